@@ -1,0 +1,12 @@
+// ocistore/src.hpp: include in exactly one TU of a program built with
+// OCISTORE_SEPARATE_COMPILATION defined in every TU; compiles the non-template bodies once.
+#pragma once
+
+#include <ocistore/config.hpp>
+
+#ifdef OCISTORE_HEADER_ONLY
+#  error "Define OCISTORE_SEPARATE_COMPILATION in every TU before including <ocistore/src.hpp>"
+#endif
+
+#include <ocistore/impl/error.ipp>
+#include <ocistore/impl/digest.ipp>

@@ -1,0 +1,9 @@
+// ocistore/version.hpp: library version.
+#pragma once
+
+#define OCISTORE_VERSION_MAJOR 0
+#define OCISTORE_VERSION_MINOR 1
+#define OCISTORE_VERSION_PATCH 0
+/// major * 10000 + minor * 100 + patch
+#define OCISTORE_VERSION (OCISTORE_VERSION_MAJOR * 10000 + OCISTORE_VERSION_MINOR * 100 + OCISTORE_VERSION_PATCH)
+#define OCISTORE_VERSION_STRING "0.1.0"
