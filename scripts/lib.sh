@@ -8,7 +8,7 @@ OCISTORE_BUILD_DIR=${OCISTORE_BUILD_DIR:-$OCISTORE_ROOT_DIR/build}
 # Debian 12 packages: the build, then the real components that tests and the demo run.
 OCISTORE_BUILD_PACKAGES=(cmake make g++ pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-iostreams1.81-dev
-  libcrypto++-dev libssl-dev zlib1g-dev libzstd-dev doctest-dev)
+  libcrypto++-dev libssl-dev zlib1g-dev libzstd-dev libisal-dev doctest-dev)
 OCISTORE_TOOL_PACKAGES=(openssl curl docker-registry skopeo umoci erofs-utils qemu-utils)
 
 # Installs whichever of the named packages are missing (apt-get, as root or through sudo).
@@ -28,9 +28,12 @@ ensure_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Configures (once) and builds everything into $OCISTORE_BUILD_DIR.
+# Configures and builds into $OCISTORE_BUILD_DIR: the named targets, or everything.
 build_ocistore() {
   echo "==> building into $OCISTORE_BUILD_DIR"
-  cmake -S "$OCISTORE_ROOT_DIR" -B "$OCISTORE_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$OCISTORE_BUILD_DIR" -j "$(nproc)"
+  cmake -S "$OCISTORE_ROOT_DIR" -B "$OCISTORE_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+        -DOCISTORE_BUILD_TESTS=ON -DOCISTORE_BUILD_EXAMPLES=ON >/dev/null
+  local targets=()
+  [ $# -gt 0 ] && targets=(--target "$@")
+  cmake --build "$OCISTORE_BUILD_DIR" -j "$(nproc)" "${targets[@]}"
 }

@@ -6,7 +6,26 @@
 #include <ocistore/version.hpp>
 #include <ocistore/error.hpp>
 #include <ocistore/concepts.hpp>
+
+// vocabulary
 #include <ocistore/digest.hpp>
+#include <ocistore/reference.hpp>
+#include <ocistore/media_types.hpp>
+#include <ocistore/platform.hpp>
+#include <ocistore/descriptor.hpp>
+#include <ocistore/manifest.hpp>
+#include <ocistore/image_config.hpp>
+#include <ocistore/transport_types.hpp>
+
+// policies and utilities
 #include <ocistore/hasher/digest_of.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/hasher/sha512_hasher.hpp>
+#include <ocistore/lock/flock_lock.hpp>
+#include <ocistore/lock/mutex_lock.hpp>
+#include <ocistore/lock/null_lock.hpp>
+#include <ocistore/atomic_file.hpp>
+
+// layer ingestion
+#include <ocistore/tar_entry.hpp>
+#include <ocistore/tar_reader.hpp>

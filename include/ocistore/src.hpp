@@ -10,3 +10,13 @@
 
 #include <ocistore/impl/error.ipp>
 #include <ocistore/impl/digest.ipp>
+#include <ocistore/impl/reference.ipp>
+#include <ocistore/impl/flock_lock.ipp>
+#include <ocistore/impl/mutex_lock.ipp>
+#include <ocistore/impl/atomic_file.ipp>
+#include <ocistore/impl/media_types.ipp>
+#include <ocistore/impl/platform.ipp>
+#include <ocistore/impl/descriptor.ipp>
+#include <ocistore/impl/manifest.ipp>
+#include <ocistore/impl/image_config.ipp>
+#include <ocistore/impl/tar_reader.ipp>

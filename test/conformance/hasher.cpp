@@ -4,6 +4,8 @@
 
 #include "hasher_suite.hpp"
 
+#include <support/archetypes.hpp>
+
 #include <openssl/evp.h>
 
 #include <random>
@@ -30,9 +32,12 @@ template <> struct hasher_vectors<ocistore::sha512_hasher> {
     };
     static inline std::string const million_a = "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973ebde0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b";
 };
+
+template <> struct hasher_vectors<ocistore_test::hasher_archetype> : hasher_vectors<ocistore::sha256_hasher> {};
 } // namespace ocistore_test
 
-TEST_CASE_TEMPLATE_INVOKE(hasher_conformance, ocistore::sha256_hasher, ocistore::sha512_hasher);
+TEST_CASE_TEMPLATE_INVOKE(hasher_conformance, ocistore::sha256_hasher, ocistore::sha512_hasher,
+                          ocistore_test::hasher_archetype);
 
 // An independent oracle: OpenSSL's EVP over random inputs of random lengths.
 TEST_CASE_TEMPLATE("agrees with OpenSSL on random inputs", H, ocistore::sha256_hasher, ocistore::sha512_hasher)

@@ -64,19 +64,26 @@ TEST_CASE_TEMPLATE_DEFINE("hasher conformance", H, hasher_conformance)
             CHECK(hex_of(h) == expected);
         }
     }
-    SUBCASE("finish resets; empty updates change nothing; copies are independent")
+    SUBCASE("finish resets; empty updates change nothing; moves carry the state")
     {
         H h;
         h.update(std::as_bytes(std::span("abc", 3)));
         auto const abc = hex_of(h);
         h.update({});
-        H copy = h;
         h.update(std::as_bytes(std::span("abc", 3)));
         CHECK(hex_of(h) == abc);
-        H empty;
-        CHECK(hex_of(copy) == hex_of(empty));
+        h.update(std::as_bytes(std::span("ab", 2)));
         H moved = std::move(h);
-        moved.update(std::as_bytes(std::span("abc", 3)));
+        moved.update(std::as_bytes(std::span("c", 1)));
         CHECK(hex_of(moved) == abc);
+        if constexpr (std::copyable<H>) {  // beyond the concept: copies are independent
+            H a;
+            a.update(std::as_bytes(std::span("ab", 2)));
+            H b = a;
+            a.update(std::as_bytes(std::span("c", 1)));
+            b.update(std::as_bytes(std::span("c", 1)));
+            CHECK(hex_of(a) == abc);
+            CHECK(hex_of(b) == abc);
+        }
     }
 }
