@@ -41,15 +41,15 @@ struct no_error_code {
 struct wrong_return {
     int read_some(std::span<std::byte>, error_code&) { return 0; }
 };
-struct const_buffer {
-    std::size_t read_some(std::span<std::byte const>, error_code&) { return 0; }
+struct string_buffer {
+    std::size_t read_some(std::string&, error_code&) { return 0; }
 };
 
 static_assert(byte_source<good>);
 static_assert(byte_source<ocistore_test::byte_source_archetype>);
 static_assert(!byte_source<no_error_code>, "read_some must take an error_code&");
 static_assert(!byte_source<wrong_return>, "read_some must return std::size_t");
-static_assert(!byte_source<const_buffer>, "read_some must write into a mutable span");
+static_assert(!byte_source<string_buffer>, "read_some takes a std::span<std::byte>");
 static_assert(!blob_source<good>, "a *BlobSource* also reports offset() and size()");
 
 } // namespace byte_source_checks

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <support/failure.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_from.hpp>
@@ -28,10 +30,7 @@ std::string const full = R"({
   "x-unknown-member": { "ignored": true }
 })";
 
-struct failure {
-    error_code ec;
-    std::string why;
-};
+using ocistore_test::failure;
 
 failure read_fail(std::string const& json)
 {

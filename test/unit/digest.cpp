@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <support/failure.hpp>
+
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -13,10 +15,7 @@ namespace {
 std::string const hex64 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 std::string const hex128(128, 'a');
 
-struct failure {
-    error_code ec;
-    std::string why;
-};
+using ocistore_test::failure;
 failure parse_fail(std::string_view s)
 {
     failure f;

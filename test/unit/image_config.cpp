@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <support/failure.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_from.hpp>
@@ -80,10 +82,7 @@ std::string const oci_config_json = R"({
 std::string const minimal = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
 std::string const hex_a(64, 'a');
 
-struct failure {
-    error_code ec;
-    std::string why;
-};
+using ocistore_test::failure;
 
 failure parse_fail(std::string_view bytes)
 {
@@ -93,13 +92,7 @@ failure parse_fail(std::string_view bytes)
     return f;
 }
 
-std::string edited(std::string doc, std::string_view from, std::string_view to)
-{
-    auto const pos = doc.find(from);
-    REQUIRE(pos != std::string::npos);
-    doc.replace(pos, from.size(), to);
-    return doc;
-}
+using ocistore_test::edited;
 
 } // namespace
 

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <support/failure.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_from.hpp>
@@ -179,10 +181,7 @@ std::string const schema1_json = R"({
 std::string const hex_a(64, 'a');
 std::string const hex_b(64, 'b');
 
-struct failure {
-    error_code ec;
-    std::string why;
-};
+using ocistore_test::failure;
 
 failure parse_fail(std::string_view bytes, std::string_view content_type)
 {
@@ -192,14 +191,7 @@ failure parse_fail(std::string_view bytes, std::string_view content_type)
     return f;
 }
 
-/// `oci_manifest_json` with `from` replaced by `to` (which must occur).
-std::string edited(std::string doc, std::string_view from, std::string_view to)
-{
-    auto const pos = doc.find(from);
-    REQUIRE(pos != std::string::npos);
-    doc.replace(pos, from.size(), to);
-    return doc;
-}
+using ocistore_test::edited;
 
 std::string manifest_with_layers(std::string const& layers)
 {

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <support/failure.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -30,10 +32,7 @@ std::string repeat(std::string_view s, std::size_t n)
     return out;
 }
 
-struct failure {
-    error_code ec;
-    std::string why;
-};
+using ocistore_test::failure;
 
 failure parse_fail(std::string_view s)
 {
