@@ -20,3 +20,8 @@
 #include <ocistore/impl/manifest.ipp>
 #include <ocistore/impl/image_config.ipp>
 #include <ocistore/impl/tar_reader.ipp>
+#include <ocistore/impl/www_authenticate.ipp>
+#include <ocistore/impl/bearer_token.ipp>
+#include <ocistore/impl/header_values.ipp>
+#include <ocistore/impl/proxy_config.ipp>
+#include <ocistore/impl/credentials.ipp>
