@@ -3,8 +3,12 @@
 #pragma once
 
 #include <ocistore/config.hpp>
+#include <ocistore/builder_types.hpp>
+#include <ocistore/byte_source_ref.hpp>
+#include <ocistore/digest.hpp>
 #include <ocistore/error.hpp>
 #include <ocistore/reference.hpp>
+#include <ocistore/tar_entry.hpp>
 #include <ocistore/transport_types.hpp>
 
 #include <array>
@@ -126,5 +130,67 @@ template <class L>
 concept try_store_lock = store_lock<L> && requires(L& l, std::string_view key, lock_mode mode, error_code& ec) {
     { l.try_acquire(key, mode, ec) } -> std::same_as<std::optional<typename L::guard>>;
 };
+
+/** *LayerSink*: receives one layer's entries, in archive order, and prepares its artifact.
+    Obtained from *ArtifactBuilder* `begin_layer`; used by one thread at a time.
+
+    | expression                      | meaning |
+    |---------------------------------|---------|
+    | `s.add_entry(entry, data, ec)`  | takes one `tar_entry const&` and a `byte_source_ref` over its content (regular files; an empty stream otherwise). May read any part of `data`, including none: the caller discards what is left. On failure sets `ec`; the sink then stays failed |
+    | `s.finish(ec)`                  | `Prepared`: the layer's artifact, complete but not yet published. After a failure, reports it again |
+
+    Destroying a sink that was not finished discards everything it wrote.
+*/
+template <class S, class Prepared>
+concept layer_sink = std::movable<S> && requires(S& s, tar_entry const& entry, byte_source_ref data, error_code& ec) {
+    s.add_entry(entry, data, ec);
+    { s.finish(ec) } -> std::same_as<Prepared>;
+};
+
+/** *ArtifactBuilder*: turns the layers of an image into artifacts (an instance policy; it holds
+    its directories and options). A streaming sink: the store begins a layer, feeds each entry
+    as the tar stream arrives, finishes it, verifies the blob digest and the diff_id, and only
+    then commits it. Layer artifacts are keyed by diff_id and shared between images; the image
+    artifact is composed from the ordered layers and keyed by the platform manifest digest.
+
+    | expression                           | meaning |
+    |--------------------------------------|---------|
+    | `B::kind`                            | convertible to `std::string_view`: "erofs", "rootfs", "none"; names the artifacts in paths and metadata |
+    | `cb.identity()`                      | convertible to `std::string_view`: name, format version and every option that changes the output. Part of the cache key: an artifact built under another identity is not held |
+    | `typename B::layer_sink`             | models *LayerSink* with `B::prepared_layer` |
+    | `typename B::prepared_layer`         | movable: a finished layer not yet published; destroying it discards it |
+    | `typename B::layer_result`           | copyable: what compose needs of a held layer |
+    | `typename B::image_result`           | movable: what compose produced |
+    | `b.begin_layer(info, ec)`            | `B::layer_sink` for `layer_info const& info` |
+    | `b.commit_layer(std::move(p), ec)`   | `B::layer_result`: publishes a prepared layer under its diff_id (replacing an artifact that is not held) |
+    | `b.has_layer(diff_id, ec)`           | `bool`: whether a valid artifact built under this identity is held for `digest const& diff_id`, i.e. whether `b.layer(diff_id, ec)` has a value |
+    | `b.layer(diff_id, ec)`               | `std::optional<B::layer_result>`: the held layer, checked, or empty |
+    | `b.compose(key, layers, ec)`         | `B::image_result`: builds and publishes the image artifact for `digest const& key` (the platform manifest digest) from `std::span<B::layer_result const> layers`, bottom first |
+    | `b.image(key, ec)`                   | `std::optional<B::image_result>`: the held image artifact for `key`, checked, or empty |
+
+    Absent and invalid artifacts are not errors (empty result, `ec` clear); `ec` reports only
+    failures to find out. Calls on different diff_ids and keys may run concurrently on several
+    threads, in any order; the store serialises work on one diff_id or key with its locks.
+    Nothing reaches a final name before commit_layer or compose. See docs/concepts/artifact_builder.md.
+*/
+template <class B>
+concept artifact_builder = std::movable<B> && requires {
+    typename B::layer_sink;
+    typename B::prepared_layer;
+    typename B::layer_result;
+    typename B::image_result;
+} && layer_sink<typename B::layer_sink, typename B::prepared_layer> && std::movable<typename B::prepared_layer> &&
+    std::copyable<typename B::layer_result> && std::movable<typename B::image_result> &&
+    requires(B& b, B const& cb, layer_info const& info, digest const& d, typename B::prepared_layer& prepared,
+             std::span<typename B::layer_result const> layers, error_code& ec) {
+        { B::kind } -> std::convertible_to<std::string_view>;
+        { cb.identity() } -> std::convertible_to<std::string_view>;
+        { b.begin_layer(info, ec) } -> std::same_as<typename B::layer_sink>;
+        { b.commit_layer(std::move(prepared), ec) } -> std::same_as<typename B::layer_result>;
+        { b.has_layer(d, ec) } -> std::same_as<bool>;
+        { b.layer(d, ec) } -> std::same_as<std::optional<typename B::layer_result>>;
+        { b.compose(d, layers, ec) } -> std::same_as<typename B::image_result>;
+        { b.image(d, ec) } -> std::same_as<std::optional<typename B::image_result>>;
+    };
 
 } // namespace ocistore

@@ -26,6 +26,19 @@
 #include <ocistore/lock/null_lock.hpp>
 #include <ocistore/atomic_file.hpp>
 
-// layer ingestion
+// byte sources and layer ingestion
+#include <ocistore/byte_source_ref.hpp>
+#include <ocistore/file_source.hpp>
+#include <ocistore/hashing_source.hpp>
+#include <ocistore/prefetch_source.hpp>
+#include <ocistore/decompress_source.hpp>
 #include <ocistore/tar_entry.hpp>
 #include <ocistore/tar_reader.hpp>
+
+// transports
+#include <ocistore/transport/oci_layout_transport.hpp>
+
+// artifact builders
+#include <ocistore/builder_types.hpp>
+#include <ocistore/builder/null_builder.hpp>
+#include <ocistore/builder/rootfs_builder.hpp>

@@ -20,8 +20,13 @@
 #include <ocistore/impl/manifest.ipp>
 #include <ocistore/impl/image_config.ipp>
 #include <ocistore/impl/tar_reader.ipp>
+#include <ocistore/impl/decompress_source.ipp>
+#include <ocistore/impl/oci_layout_transport.ipp>
 #include <ocistore/impl/www_authenticate.ipp>
 #include <ocistore/impl/bearer_token.ipp>
 #include <ocistore/impl/header_values.ipp>
 #include <ocistore/impl/proxy_config.ipp>
 #include <ocistore/impl/credentials.ipp>
+#include <ocistore/impl/safe_fs.ipp>
+#include <ocistore/impl/rootfs_builder.ipp>
+#include <ocistore/impl/file_source.ipp>

@@ -1,0 +1,157 @@
+// ocistore/prefetch_source.hpp: a *ByteSource* that reads its upstream ahead on a thread of
+// its own, so that pipeline stages (download + blob hash, inflate, diff_id + tar + build)
+// run on different cores.
+#pragma once
+
+#include <ocistore/config.hpp>
+#include <ocistore/concepts.hpp>
+#include <ocistore/error.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ocistore {
+
+/// Sizes of a prefetch_source's read-ahead.
+struct prefetch_options {
+    std::size_t chunk_size = std::size_t(1) << 20; ///< bytes per buffer (> 0)
+    std::size_t depth = 4;                         ///< buffers in flight (>= 2)
+};
+
+/** Reads `Source` ahead on a background thread into a bounded ring of buffers and serves
+    the bytes, in order, as a *ByteSource*.
+
+    From construction until the upstream ends, fails, or this object is destroyed, the
+    upstream is used **only** by the background thread: do not touch it meanwhile. Once
+    read_some() has returned the end (0 with `ec` clear) or an error, the thread has finished
+    with the upstream, so its state (e.g. a hashing stage's digest) may be read.
+
+    Memory is bounded by `depth × chunk_size`. An upstream failure is delivered after the
+    bytes read before it, with the same code (and, for sources that have `why()`, the same
+    reason). Destroying the object stops the thread after its current upstream read.
+*/
+template <byte_source Source>
+class basic_prefetch_source {
+public:
+    explicit basic_prefetch_source(Source& upstream, prefetch_options options = {})
+        : upstream_(upstream),
+          options_{std::max<std::size_t>(options.chunk_size, 1), std::max<std::size_t>(options.depth, 2)}
+    {
+        for (std::size_t i = 0; i < options_.depth; ++i)
+            free_.push_back(chunk{std::make_unique_for_overwrite<std::byte[]>(options_.chunk_size), 0});
+        thread_ = std::thread([this] { produce(); });
+    }
+    basic_prefetch_source(basic_prefetch_source const&) = delete;
+    basic_prefetch_source& operator=(basic_prefetch_source const&) = delete;
+
+    ~basic_prefetch_source()
+    {
+        {
+            std::lock_guard lk(mutex_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+    /// *ByteSource*: the next bytes of the upstream, in order.
+    std::size_t read_some(std::span<std::byte> buffer, error_code& ec)
+    {
+        ec.clear();
+        while (current_pos_ == current_.size) {
+            std::unique_lock lk(mutex_);
+            if (current_.data) {  // hand the exhausted buffer back to the producer
+                free_.push_back(std::move(current_));
+                current_ = {};
+                current_pos_ = 0;
+                cv_.notify_all();
+            }
+            cv_.wait(lk, [&] { return !filled_.empty() || finished_; });
+            if (filled_.empty()) {  // finished: end or failure, after every filled buffer
+                ec = failure_;
+                return 0;
+            }
+            current_ = std::move(filled_.front());
+            filled_.pop_front();
+            current_pos_ = 0;
+        }
+        std::size_t const n = std::min(buffer.size(), current_.size - current_pos_);
+        std::memcpy(buffer.data(), current_.data.get() + current_pos_, n);
+        current_pos_ += n;
+        return n;
+    }
+
+    /// The upstream's reason for its failure, when it has one (empty otherwise).
+    std::string const& why() const noexcept { return why_; }
+
+private:
+    struct chunk {
+        std::unique_ptr<std::byte[]> data;
+        std::size_t size = 0;  ///< bytes filled
+    };
+
+    void produce()
+    {
+        for (;;) {
+            chunk buf;
+            {
+                std::unique_lock lk(mutex_);
+                cv_.wait(lk, [&] { return !free_.empty() || stop_; });
+                if (stop_) return;
+                buf = std::move(free_.back());
+                free_.pop_back();
+            }
+            std::size_t filled = 0;
+            error_code ec;
+            bool end = false;
+            while (filled < options_.chunk_size) {
+                std::size_t const n =
+                    upstream_.read_some(std::span(buf.data.get() + filled, options_.chunk_size - filled), ec);
+                if (ec || n == 0) {
+                    end = true;
+                    break;
+                }
+                filled += n;
+            }
+            buf.size = filled;
+            std::lock_guard lk(mutex_);
+            if (filled) filled_.push_back(std::move(buf));
+            else free_.push_back(std::move(buf));
+            if (end) {
+                failure_ = ec;
+                if constexpr (requires { upstream_.why(); }) {
+                    if (ec) why_ = std::string(upstream_.why());
+                }
+                finished_ = true;
+                cv_.notify_all();
+                return;
+            }
+            cv_.notify_all();
+        }
+    }
+
+    Source& upstream_;
+    prefetch_options const options_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<chunk> free_;
+    std::deque<chunk> filled_;
+    bool stop_ = false;
+    bool finished_ = false;
+    error_code failure_;
+    std::string why_;
+    chunk current_;
+    std::size_t current_pos_ = 0;
+    std::thread thread_;  // last: started after every other member is ready
+};
+
+} // namespace ocistore
