@@ -7,11 +7,11 @@
 // compresses it with `gzip -6`. Figures are medians of N repetitions (default 5), in MB/s of
 // uncompressed output:
 //   inflate only            file → decompress_source → discard        (the physical limit)
-//   ingest                  file → sha256(blob) → decompress → sha256(diff_id) → tar reader
-//                           reading every entry's data                 (what a pull does)
-//   ingest, pipelined       the same, with the stages on three threads joined by
-//                           prefetch_source: [file → sha256(blob)] → [inflate] →
-//                           [sha256(diff_id) → tar]
+//   ingest                  ingest_layer(): file → sha256(blob) → decompress → sha256(diff_id)
+//                           → tar reader, reading every entry's data   (what a pull does)
+//   ingest, pipelined       the same with ingest_options::pipelined (the default): the stages
+//                           on three threads joined by prefetch_source:
+//                           [file → sha256(blob)] → [inflate] → [sha256(diff_id) → tar → sink]
 //   ingest, no hashing      the single-threaded ingest without the two hashes
 //   tar from memory         the uncompressed tar in memory → tar reader (data read / skipped)
 // and the peak RSS of a child process ingesting a synthetic N GiB uncompressed layer.
@@ -19,6 +19,7 @@
 #include <ocistore/file_source.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/hashing_source.hpp>
+#include <ocistore/ingest.hpp>
 #include <ocistore/prefetch_source.hpp>
 #include <ocistore/tar_reader.hpp>
 
@@ -80,6 +81,16 @@ template <class Source> std::uint64_t consume_tar(Source& src, bool read_data)
     return n;
 }
 
+/// Reads every entry's data into a scratch buffer, as a builder would.
+struct reading_sink {
+    std::vector<std::byte> buf = std::vector<std::byte>(1 << 20);
+    void add_entry(tar_entry const&, byte_source_ref data, error_code& ec)
+    {
+        while (data.read_some(buf, ec)) {
+        }
+    }
+};
+
 /// Ingests a gzip layer file as a pull does; returns the uncompressed size.
 std::uint64_t ingest_file(std::string const& layer, bool hashing, bool pipelined, std::uint64_t& entries)
 {
@@ -89,25 +100,15 @@ std::uint64_t ingest_file(std::string const& layer, bool hashing, bool pipelined
         entries = consume_tar(d, true);
         return d.bytes_out();
     }
-    basic_hashing_source blob(f, sha256_hasher{});
-    std::uint64_t bytes = 0;
-    if (pipelined) {
-        basic_prefetch_source compressed(blob);
-        basic_decompress_source d(compressed, layer_compression::gzip);
-        basic_prefetch_source plain(d);
-        basic_hashing_source diff(plain, sha256_hasher{});
-        entries = consume_tar(diff, true);
-        bytes = diff.bytes();
-        (void)diff.finish_digest();
-    } else {
-        basic_decompress_source d(blob, layer_compression::gzip);
-        basic_hashing_source diff(d, sha256_hasher{});
-        entries = consume_tar(diff, true);
-        bytes = diff.bytes();
-        (void)diff.finish_digest();
-    }
-    (void)blob.finish_digest();
-    return bytes;
+    reading_sink sink;
+    ingest_options o;
+    o.pipelined = pipelined;
+    error_code ec;
+    std::string why;
+    auto const r = ingest_layer<sha256_hasher>(f, sink, o, ec, &why);
+    if (ec) std::fprintf(stderr, "ingest: %s\n", why.c_str()), std::exit(1);
+    entries = r.entries;
+    return r.uncompressed_size;
 }
 
 /// Peak RSS in KiB of a child process running `f` (which returns true on success); -1 on failure.

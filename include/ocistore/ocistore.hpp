@@ -34,8 +34,10 @@
 #include <ocistore/decompress_source.hpp>
 #include <ocistore/tar_entry.hpp>
 #include <ocistore/tar_reader.hpp>
+#include <ocistore/ingest.hpp>
 
 // transports
+#include <ocistore/transport/http_transport.hpp>
 #include <ocistore/transport/oci_layout_transport.hpp>
 
 // artifact builders

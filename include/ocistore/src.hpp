@@ -30,3 +30,4 @@
 #include <ocistore/impl/safe_fs.ipp>
 #include <ocistore/impl/rootfs_builder.ipp>
 #include <ocistore/impl/file_source.ipp>
+#include <ocistore/impl/http_transport.ipp>
