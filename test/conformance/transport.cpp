@@ -1,8 +1,10 @@
 // Runs the *Transport* conformance suite over every shipped transport and the archetype.
 #include <ocistore/test/memory_transport.hpp>
+#include <ocistore/transport/http_transport.hpp>
 #include <ocistore/transport/oci_layout_transport.hpp>
 
 #include "transport_suite.hpp"
+#include "http_transport_fixture.hpp"
 
 #include <support/archetypes.hpp>
 #include <support/oci_layout_writer.hpp>
@@ -79,4 +81,4 @@ private:
 } // namespace ocistore_test
 
 TEST_CASE_TEMPLATE_INVOKE(transport_conformance, ocistore::test::memory_transport, ocistore::oci_layout_transport,
-                          ocistore_test::transport_archetype);
+                          ocistore::http_transport, ocistore_test::transport_archetype);
