@@ -9,6 +9,8 @@
 //   ocistore (file)    read(2) of the page-cached file in 1 MiB chunks + the hasher
 //   openssl dgst       the `openssl dgst -<alg>` command on that file (a whole process)
 // and prints a Markdown table with MB/s and the ratio to OpenSSL.
+#include "bench_util.hpp"
+
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/hasher/sha512_hasher.hpp>
 
@@ -29,19 +31,8 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
 
-double median_seconds(int reps, std::function<void()> const& f)
-{
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        auto a = clock_type::now();
-        f();
-        t.push_back(std::chrono::duration<double>(clock_type::now() - a).count());
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
+using ocistore_bench::median_seconds;
 
 template <class H> void hash_file(std::string const& path, std::vector<std::byte>& buf)
 {

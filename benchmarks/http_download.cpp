@@ -8,6 +8,8 @@
 //   http_transport + sha256   the same, every chunk fed to ocistore::sha256_hasher, digest checked
 //   curl -o /dev/null         `curl -s -o /dev/null URL`, a whole process
 // and prints a Markdown table with MB/s and the ratio to curl.
+#include "bench_util.hpp"
+
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/transport/http_transport.hpp>
 
@@ -24,19 +26,8 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
 
-double median_seconds(int reps, std::function<void()> const& f)
-{
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        auto a = clock_type::now();
-        f();
-        t.push_back(std::chrono::duration<double>(clock_type::now() - a).count());
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
+using ocistore_bench::median_seconds;
 
 [[noreturn]] void die(std::string const& what)
 {

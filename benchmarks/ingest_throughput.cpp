@@ -15,6 +15,8 @@
 //   ingest, no hashing      the single-threaded ingest without the two hashes
 //   tar from memory         the uncompressed tar in memory → tar reader (data read / skipped)
 // and the peak RSS of a child process ingesting a synthetic N GiB uncompressed layer.
+#include "bench_util.hpp"
+
 #include <ocistore/decompress_source.hpp>
 #include <ocistore/file_source.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
@@ -42,17 +44,7 @@ namespace {
 
 using namespace ocistore;
 
-double median_seconds(int reps, std::function<void()> const& f)
-{
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        auto const a = std::chrono::steady_clock::now();
-        f();
-        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
+using ocistore_bench::median_seconds;
 
 [[noreturn]] void die(char const* what, error_code ec)
 {

@@ -7,6 +7,7 @@
 #include "transport_suite.hpp"
 
 #include <support/loopback_http.hpp>
+#include <support/http_test.hpp>
 #include <support/registry_fixture.hpp>
 
 #include <algorithm>
@@ -147,14 +148,8 @@ private:
     static ocistore::http_options options(std::string registry_host, std::string stand_in_host)
     {
         using namespace std::chrono_literals;
-        ocistore::http_options o;
-        o.insecure_hosts = {std::move(registry_host), std::move(stand_in_host)};
-        o.credentials = ocistore::credential_store{};
-        o.proxy = ocistore::proxy_config{};
-        o.attempt_timeout = 10s;
+        auto o = loopback_options({std::move(registry_host), std::move(stand_in_host)});
         o.overall_timeout = 60s;
-        o.retry.base_backoff = 10ms;
-        o.retry.max_backoff = 50ms;
         return o;
     }
 

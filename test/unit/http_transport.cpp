@@ -6,6 +6,7 @@
 #include <support/fault_proxy.hpp>
 #include <support/oci_layout_writer.hpp>
 #include <support/bounded_wait.hpp>
+#include <support/http_test.hpp>
 #include <support/registry_fixture.hpp>
 
 #include <doctest/doctest.h>
@@ -23,18 +24,9 @@ static_assert(blob_source<http_transport::blob_reader>);
 
 namespace {
 
-/// Options for loopback tests: nothing from the environment, short timeouts, fast retries.
 http_options test_options(std::vector<std::string> insecure = {"127.0.0.1", "localhost"})
 {
-    http_options o;
-    o.insecure_hosts = std::move(insecure);
-    o.credentials = credential_store{};
-    o.proxy = proxy_config{};
-    o.attempt_timeout = 10s;
-    o.overall_timeout = 30s;
-    o.retry.base_backoff = 10ms;
-    o.retry.max_backoff = 50ms;
-    return o;
+    return ocistore_test::loopback_options(std::move(insecure));
 }
 
 image_reference ref_of(std::string const& host, std::string const& repo_tag)
@@ -42,30 +34,14 @@ image_reference ref_of(std::string const& host, std::string const& repo_tag)
     return image_reference::parse(host + "/" + repo_tag);
 }
 
-/// Reads a reader to its end with buffers of `chunk` bytes.
-std::string drain(http_transport::blob_reader& r, error_code& ec, std::size_t chunk = 64 * 1024)
-{
-    std::string out;
-    std::vector<std::byte> buf(chunk);
-    for (;;) {
-        auto n = r.read_some(buf, ec);
-        if (ec || n == 0) break;
-        out.append(reinterpret_cast<char const*>(buf.data()), n);
-    }
-    return out;
-}
+using ocistore_test::drain;
 
-#define REQUIRE_REGISTRY()                                                                                   \
-    if (!registry_fixture::available()) {                                                                    \
-        WARN_MESSAGE(false, "docker-registry is not installed: skipped");                                     \
-        return;                                                                                              \
-    }
 
 } // namespace
 
 TEST_CASE("http: plain HTTP registry: manifest, HEAD, blob, ranges, 404")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     registry_fixture reg;
     registry_pusher push("127.0.0.1", reg.port());
     auto layer = random_bytes(300 * 1024 + 17);
@@ -162,7 +138,7 @@ struct faulty_registry {
 
 TEST_CASE("http: retries 503 then succeeds / the attempts reach the server")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -196,7 +172,7 @@ TEST_CASE("http: retries 503 then succeeds / the attempts reach the server")
 
 TEST_CASE("http: 404, 403 and 401 are not retried")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -218,7 +194,7 @@ TEST_CASE("http: 404, 403 and 401 are not retried")
 
 TEST_CASE("http: 429 with Retry-After is honoured, within the cap")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     error_code ec;
     {
@@ -266,7 +242,7 @@ TEST_CASE("http: 429 with Retry-After is honoured, within the cap")
 
 TEST_CASE("http: a body cut short is a transient error, and resuming with Range completes it")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -293,7 +269,7 @@ TEST_CASE("http: a body cut short is a transient error, and resuming with Range 
 
 TEST_CASE("http: a server that ignores Range: the reader starts at 0")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -307,7 +283,7 @@ TEST_CASE("http: a server that ignores Range: the reader starts at 0")
 
 TEST_CASE("http: a body longer than its Content-Length is a protocol error")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -321,7 +297,7 @@ TEST_CASE("http: a body longer than its Content-Length is a protocol error")
 
 TEST_CASE("http: manifests over the size cap are too_large, with or without Content-Length")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -339,7 +315,7 @@ TEST_CASE("http: manifests over the size cap are too_large, with or without Cont
 
 TEST_CASE("http: connections are kept alive and reused")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     http_transport t(test_options());
     error_code ec;
@@ -367,7 +343,7 @@ TEST_CASE("http: connections are kept alive and reused")
 
 TEST_CASE("http: at most max_connections_per_host at once / others wait for a free one")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     faulty_registry f;
     auto o = test_options();
     o.max_connections_per_host = 1;
@@ -397,7 +373,7 @@ TEST_CASE("http: at most max_connections_per_host at once / others wait for a fr
 
 TEST_CASE("http: redirects: no Authorization to another host, Range kept")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     registry_config cfg;
     cfg.auth = registry_auth::htpasswd;
     registry_fixture reg(cfg);
@@ -509,7 +485,7 @@ TEST_CASE("http: connection failures and timeouts")
     }
     SUBCASE("HTTPS by default: a plain-HTTP server fails the TLS handshake")
     {
-        REQUIRE_REGISTRY();
+        OCISTORE_REQUIRE_REGISTRY();
         registry_fixture reg;
         http_transport secure(test_options({}));
         (void)secure.fetch_manifest(ref_of(reg.host(), "a/b:c"), media_types::default_accept, ec);
@@ -605,7 +581,7 @@ TEST_CASE("http: a body that trickles below the minimum rate is a timeout")
 
 TEST_CASE("http: concurrent downloads through one transport")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     registry_fixture reg;
     registry_pusher push("127.0.0.1", reg.port());
     std::vector<registry_pusher::image> images;
@@ -636,7 +612,7 @@ TEST_CASE("http: concurrent downloads through one transport")
 
 TEST_CASE("http: an index pushed by skopeo from an OCI layout")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     if (!have_program("skopeo")) {
         WARN_MESSAGE(false, "skopeo is not installed: skipped");
         return;

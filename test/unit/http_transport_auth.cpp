@@ -1,6 +1,7 @@
 // http_transport against real registries: TLS verification, htpasswd Basic auth, token auth.
 #include <ocistore/transport/http_transport.hpp>
 
+#include <support/http_test.hpp>
 #include <support/registry_fixture.hpp>
 
 #include <doctest/doctest.h>
@@ -16,40 +17,17 @@ namespace {
 
 http_options test_options(std::vector<std::string> insecure = {})
 {
-    http_options o;
-    o.insecure_hosts = std::move(insecure);
-    o.credentials = credential_store{};
-    o.proxy = proxy_config{};
-    o.attempt_timeout = 10s;
-    o.overall_timeout = 30s;
-    o.retry.base_backoff = 10ms;
-    o.retry.max_backoff = 50ms;
-    return o;
+    return ocistore_test::loopback_options(std::move(insecure));
 }
 
-std::string drain(http_transport::blob_reader& r, error_code& ec)
-{
-    std::string out;
-    std::vector<std::byte> buf(65536);
-    for (;;) {
-        auto n = r.read_some(buf, ec);
-        if (ec || n == 0) break;
-        out.append(reinterpret_cast<char const*>(buf.data()), n);
-    }
-    return out;
-}
+using ocistore_test::drain;
 
-#define REQUIRE_REGISTRY()                                                                                   \
-    if (!registry_fixture::available() || !have_program("openssl")) {                                        \
-        WARN_MESSAGE(false, "docker-registry or openssl is not installed: skipped");                         \
-        return;                                                                                              \
-    }
 
 } // namespace
 
 TEST_CASE("http: TLS: an unknown CA fails verification / the CA file makes it work")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     temp_dir dir("ocistore-pki");
     test_pki pki(dir.path());
     registry_config cfg;
@@ -111,7 +89,7 @@ TEST_CASE("http: TLS: an unknown CA fails verification / the CA file makes it wo
 
 TEST_CASE("http: htpasswd Basic auth: right, wrong and missing credentials")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     registry_config cfg;
     cfg.auth = registry_auth::htpasswd;
     registry_fixture reg(cfg);
@@ -154,7 +132,7 @@ TEST_CASE("http: htpasswd Basic auth: right, wrong and missing credentials")
 
 TEST_CASE("http: token auth: anonymous, credentials, caching and refresh")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     temp_dir dir("ocistore-pki");
     test_pki pki(dir.path());
     token_server tokens(pki);

@@ -2,6 +2,7 @@
 #include <ocistore/transport/http_transport.hpp>
 
 #include <support/fault_proxy.hpp>
+#include <support/http_test.hpp>
 #include <support/registry_fixture.hpp>
 
 #include <doctest/doctest.h>
@@ -17,34 +18,11 @@ namespace {
 
 http_options test_options(std::vector<std::string> insecure = {"127.0.0.1", "localhost"})
 {
-    http_options o;
-    o.insecure_hosts = std::move(insecure);
-    o.credentials = credential_store{};
-    o.proxy = proxy_config{};
-    o.attempt_timeout = 10s;
-    o.overall_timeout = 30s;
-    o.retry.base_backoff = 10ms;
-    o.retry.max_backoff = 50ms;
-    return o;
+    return ocistore_test::loopback_options(std::move(insecure));
 }
 
-std::string drain(http_transport::blob_reader& r, error_code& ec)
-{
-    std::string out;
-    std::vector<std::byte> buf(65536);
-    for (;;) {
-        auto n = r.read_some(buf, ec);
-        if (ec || n == 0) break;
-        out.append(reinterpret_cast<char const*>(buf.data()), n);
-    }
-    return out;
-}
+using ocistore_test::drain;
 
-#define REQUIRE_REGISTRY()                                                                                   \
-    if (!registry_fixture::available() || !have_program("openssl")) {                                        \
-        WARN_MESSAGE(false, "docker-registry or openssl is not installed: skipped");                         \
-        return;                                                                                              \
-    }
 
 /// A primary registry and a pull-through mirror of it, each behind a counting fault_proxy.
 struct mirrored {
@@ -78,7 +56,7 @@ struct mirrored {
 
 TEST_CASE("http: mirrors serve blobs and digest-pinned manifests / tags only from trusted ones")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     mirrored m;
     error_code ec;
     SUBCASE("untrusted mirror")
@@ -119,7 +97,7 @@ TEST_CASE("http: mirrors serve blobs and digest-pinned manifests / tags only fro
 
 TEST_CASE("http: a failing mirror falls back to the next endpoint")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     mirrored m;
     error_code ec;
     SUBCASE("mirror down")
@@ -189,7 +167,7 @@ TEST_CASE("http: mirror configuration errors are reported at construction")
 
 TEST_CASE("http: the registry's credentials never reach a mirror on another host")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     registry_config pc;
     pc.auth = registry_auth::htpasswd;
     registry_fixture primary(pc);
@@ -243,7 +221,7 @@ TEST_CASE("http: the registry's credentials never reach a mirror on another host
 
 TEST_CASE("http: HTTPS through a proxy with CONNECT / HTTP in absolute form / NO_PROXY")
 {
-    REQUIRE_REGISTRY();
+    OCISTORE_REQUIRE_REGISTRY();
     temp_dir dir("ocistore-pki");
     test_pki pki(dir.path());
     registry_config tc;
