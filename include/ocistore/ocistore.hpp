@@ -40,6 +40,9 @@
 #include <ocistore/transport/http_transport.hpp>
 #include <ocistore/transport/oci_layout_transport.hpp>
 
+// artifacts
+#include <ocistore/erofs/layer_writer.hpp>
+
 // artifact builders
 #include <ocistore/builder_types.hpp>
 #include <ocistore/builder/null_builder.hpp>

@@ -31,3 +31,4 @@
 #include <ocistore/impl/rootfs_builder.ipp>
 #include <ocistore/impl/file_source.ipp>
 #include <ocistore/impl/http_transport.ipp>
+#include <ocistore/impl/erofs_layer_writer.ipp>
