@@ -1,5 +1,8 @@
 #include <ocistore/transport/http_transport.hpp>
 
+#include <ocistore/manifest.hpp>
+#include <ocistore/platform.hpp>
+
 #include <ocistore/concepts.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
 
@@ -610,7 +613,7 @@ TEST_CASE("http: concurrent downloads through one transport")
     CHECK(good == 8);
 }
 
-TEST_CASE("http: an index pushed by skopeo from an OCI layout")
+TEST_CASE("http: a multi-layer, multi-platform index pushed by skopeo from an OCI layout")
 {
     OCISTORE_REQUIRE_REGISTRY();
     if (!have_program("skopeo")) {
@@ -620,11 +623,28 @@ TEST_CASE("http: an index pushed by skopeo from an OCI layout")
     registry_fixture reg;
     temp_dir dir("ocistore-layout");
     oci_layout_writer w(dir.path() / "layout");
-    auto layer = w.add_blob(random_bytes(64 * 1024, 31), std::string(media_types::oci_layer_tar));
-    auto config = w.add_config({layer.digest});
-    auto manifest = w.add_manifest(config, {layer});
-    manifest.platform = platform{"linux", "amd64", "", "", {}};
-    auto index = w.add_index({manifest});
+    // One image per platform, three layers each (the first shared by all), variants included.
+    auto shared = w.add_blob(random_bytes(64 * 1024, 31), std::string(media_types::oci_layer_tar));
+    platform const platforms[] = {{"linux", "amd64", "", "", {}},
+                                  {"linux", "arm64", "v8", "", {}},
+                                  {"linux", "arm", "v7", "", {}},
+                                  {"linux", "arm", "v6", "", {}}};
+    std::vector<descriptor> manifests;
+    std::vector<std::vector<descriptor>> layers_of;
+    unsigned seed = 100;
+    for (auto const& p : platforms) {
+        std::vector<descriptor> layers{shared};
+        for (int i = 0; i < 2; ++i)
+            layers.push_back(w.add_blob(random_bytes(16 * 1024 + seed, seed), std::string(media_types::oci_layer_tar))),
+                ++seed;
+        std::vector<digest> diff_ids;
+        for (auto const& l : layers) diff_ids.push_back(l.digest);
+        auto manifest = w.add_manifest(w.add_config(diff_ids, p), layers);
+        manifest.platform = p;
+        manifests.push_back(manifest);
+        layers_of.push_back(layers);
+    }
+    auto index = w.add_index(manifests);
     w.tag(index, "v1");
     skopeo_push(w.path(), "v1", reg.host() + "/test/skopeo:v1");
 
@@ -638,12 +658,26 @@ TEST_CASE("http: an index pushed by skopeo from an OCI layout")
     auto h = t.resolve(ref, media_types::default_accept, ec);
     CHECK_FALSE(ec);
     CHECK(h.manifest_digest == index.digest);
-    auto pm = t.fetch_manifest(ref.with_digest(manifest.digest), media_types::default_accept, ec);
-    CHECK_FALSE(ec);
-    CHECK(pm.bytes == read_text_file(w.blob_path(manifest.digest)));
-    auto r = t.open_blob(ref, layer.digest, 0, ec);
-    REQUIRE_FALSE(ec);
-    CHECK(drain(r, ec) == read_text_file(w.blob_path(layer.digest)));
+    // Pick each platform from the served index, then fetch its manifest and every layer.
+    auto const doc = parse_manifest(m.bytes, m.media_type);
+    for (std::size_t i = 0; i < std::size(platforms); ++i) {
+        CAPTURE(platforms[i].to_string());
+        auto const chosen = select_manifest(doc.index(), platforms[i]);
+        CHECK(chosen.digest == manifests[i].digest);
+        auto pm = t.fetch_manifest(ref.with_digest(chosen.digest), media_types::default_accept, ec);
+        REQUIRE_FALSE(ec);
+        CHECK(pm.bytes == read_text_file(w.blob_path(chosen.digest)));
+        auto const layers = parse_manifest(pm.bytes, pm.media_type).manifest().layers;
+        REQUIRE(layers.size() == 3);
+        for (std::size_t l = 0; l < layers.size(); ++l) {
+            CHECK(layers[l].digest == layers_of[i][l].digest);
+            auto r = t.open_blob(ref, layers[l].digest, 0, ec);
+            REQUIRE_FALSE(ec);
+            CHECK(drain(r, ec) == read_text_file(w.blob_path(layers[l].digest)));
+        }
+    }
+    // arm/v8 (32-bit) falls back to the v7 image.
+    CHECK(select_manifest(doc.index(), platform::parse("linux/arm/v8")).digest == manifests[2].digest);
     // A manifest media type missing from Accept: distribution answers 404.
     std::string_view only_docker[] = {media_types::docker_manifest};
     (void)t.fetch_manifest(ref, only_docker, ec);
