@@ -9,7 +9,7 @@ OCISTORE_BUILD_DIR=${OCISTORE_BUILD_DIR:-$OCISTORE_ROOT_DIR/build}
 OCISTORE_BUILD_PACKAGES=(cmake make g++ pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-iostreams1.81-dev
   libcrypto++-dev libssl-dev zlib1g-dev libzstd-dev libisal-dev doctest-dev)
-OCISTORE_TOOL_PACKAGES=(openssl curl docker-registry skopeo umoci erofs-utils qemu-utils)
+OCISTORE_TOOL_PACKAGES=(openssl curl zstd pigz docker-registry skopeo umoci erofs-utils qemu-utils)
 
 # Installs whichever of the named packages are missing (apt-get, as root or through sudo).
 ensure_packages() {

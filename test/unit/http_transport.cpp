@@ -9,6 +9,7 @@
 #include <support/fault_proxy.hpp>
 #include <support/oci_layout_writer.hpp>
 #include <support/bounded_wait.hpp>
+#include <support/env_guard.hpp>
 #include <support/http_test.hpp>
 #include <support/registry_fixture.hpp>
 
@@ -682,4 +683,23 @@ TEST_CASE("http: a multi-layer, multi-platform index pushed by skopeo from an OC
     std::string_view only_docker[] = {media_types::docker_manifest};
     (void)t.fetch_manifest(ref, only_docker, ec);
     CHECK(ec == error::not_found);
+}
+
+TEST_CASE("http: a malformed Docker config is reported, a missing one is not")
+{
+    temp_dir dir("ocistore-docker-config");
+    {
+        ocistore_test::env_guard env({{"DOCKER_CONFIG", dir.path().c_str()}});
+        CHECK_NOTHROW(http_transport{});  // no config.json: anonymous
+        write_text_file(dir / "config.json", "{\"auths\": [1, 2");
+        CHECK_THROWS_WITH_AS(http_transport{}, doctest::Contains("config.json"), system_error);
+        try {
+            http_transport t;
+        } catch (system_error const& e) {
+            CHECK(e.code() == condition::invalid_input);
+        }
+        http_options explicit_store;
+        explicit_store.credentials = credential_store{};  // given explicitly: the file is not read
+        CHECK_NOTHROW(http_transport{explicit_store});
+    }
 }

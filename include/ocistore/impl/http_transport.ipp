@@ -423,10 +423,12 @@ private:
 
 OCISTORE_DECL http_transport_state::http_transport_state(http_options o) : opts(std::move(o))
 {
-    if (!opts.credentials) {
+    if (!opts.credentials) {  // a missing config is fine; an unreadable or malformed one is reported
         error_code ec;
-        auto store = credential_store::from_docker_config(ec);
-        opts.credentials = ec ? credential_store{} : std::move(store);
+        std::string why;
+        auto store = credential_store::from_docker_config(ec, &why);
+        if (ec) throw_error(ec, "http_transport: cannot use the Docker config: " + (why.empty() ? ec.message() : why));
+        opts.credentials = std::move(store);
     }
     if (!opts.proxy) opts.proxy = proxy_config::from_environment();
     for (auto& h : opts.insecure_hosts) h = ascii_lowercase(h);

@@ -61,7 +61,8 @@ struct http_options {
     std::vector<std::string> insecure_hosts;
     /// PEM file of extra trusted CA certificates, added to the system store. Empty: none.
     std::string ca_file;
-    /// Registry credentials; nullopt: credential_store::from_docker_config() (empty if that fails).
+    /// Registry credentials; nullopt: credential_store::from_docker_config() (no file: none;
+    /// an unreadable or malformed file: the constructor throws).
     std::optional<credential_store> credentials;
     /** Mirrors per registry (the key is image_reference::registry(), e.g. "docker.io"), tried
         in order before the registry itself for blobs and digest-pinned manifests; tags only on
@@ -145,7 +146,8 @@ public:
     /** A transport with the given options (see http_options for the defaults).
         @throws system_error (error::invalid_argument) when http_options::ca_file cannot be
         loaded or a mirror URL is malformed or plain HTTP to a host not in insecure_hosts;
-        the message names the option. */
+        and, when http_options::credentials is empty, with the Docker config's error when that
+        file exists but cannot be read or parsed. The message names the option or file. */
     OCISTORE_DECL explicit http_transport(http_options options = {});
 
     /// GET the manifest `ref.reference_for_fetch()` with Accept `accept` (none when empty).
