@@ -4,6 +4,7 @@
 
 #include <ocistore/transport/http_transport.hpp>
 
+#include <support/read_to_end.hpp>
 #include <support/registry_fixture.hpp>
 
 #include <doctest/doctest.h>
@@ -34,14 +35,7 @@ inline ocistore::http_options loopback_options(std::vector<std::string> insecure
 inline std::string drain(ocistore::http_transport::blob_reader& r, ocistore::error_code& ec,
                          std::size_t chunk = 64 * 1024)
 {
-    std::string out;
-    std::vector<std::byte> buf(chunk);
-    for (;;) {
-        auto n = r.read_some(buf, ec);
-        if (ec || n == 0) break;
-        out.append(reinterpret_cast<char const*>(buf.data()), n);
-    }
-    return out;
+    return read_to_end(r, ec, chunk);
 }
 
 } // namespace ocistore_test

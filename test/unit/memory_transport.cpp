@@ -4,6 +4,8 @@
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/media_types.hpp>
 
+#include <support/read_to_end.hpp>
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -25,16 +27,9 @@ std::string_view const oci_index_only[] = {media_types::oci_index};
 
 image_reference make_ref(std::string_view text) { return image_reference::parse(text); }
 
-/// Reads `r` to its end (or failure) in chunks of `chunk`.
 std::string drain(memory_transport::blob_reader& r, error_code& ec, std::size_t chunk = 4096)
 {
-    std::string out;
-    std::vector<std::byte> buf(chunk);
-    for (;;) {
-        std::size_t const n = r.read_some(std::span(buf), ec);
-        if (ec || n == 0) return out;
-        out.append(reinterpret_cast<char const*>(buf.data()), n);
-    }
+    return ocistore_test::read_to_end(r, ec, chunk);
 }
 
 std::string pattern(std::size_t n)

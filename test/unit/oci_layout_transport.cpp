@@ -7,6 +7,8 @@
 #include <support/oci_layout_writer.hpp>
 #include <support/temp_dir.hpp>
 
+#include <support/read_to_end.hpp>
+
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -30,13 +32,7 @@ image_reference make_ref(std::string_view text) { return image_reference::parse(
 
 std::string drain(oci_layout_transport::blob_reader& r, error_code& ec, std::size_t chunk = 4096)
 {
-    std::string out;
-    std::vector<std::byte> buf(chunk);
-    for (;;) {
-        std::size_t const n = r.read_some(std::span(buf), ec);
-        if (ec || n == 0) return out;
-        out.append(reinterpret_cast<char const*>(buf.data()), n);
-    }
+    return ocistore_test::read_to_end(r, ec, chunk);
 }
 
 /// A layout with a layer, a config, a manifest tagged "v1" and an index tagged "latest".
