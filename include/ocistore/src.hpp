@@ -32,3 +32,5 @@
 #include <ocistore/impl/file_source.ipp>
 #include <ocistore/impl/http_transport.ipp>
 #include <ocistore/impl/erofs_layer_writer.ipp>
+#include <ocistore/impl/store_types.ipp>
+#include <ocistore/impl/store_layout.ipp>

@@ -1,0 +1,180 @@
+// ocistore/store_types.hpp: the values basic_image_store takes and returns: options, progress events, results.
+#pragma once
+
+#include <ocistore/config.hpp>
+#include <ocistore/decompress_source.hpp>
+#include <ocistore/digest.hpp>
+#include <ocistore/error.hpp>
+#include <ocistore/image_config.hpp>
+#include <ocistore/platform.hpp>
+#include <ocistore/reference.hpp>
+#include <ocistore/tar_reader.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+namespace ocistore {
+
+/// When pull() contacts the registry.
+enum class pull_policy {
+    if_missing, ///< answer a fully cached reference from the cache; pull otherwise (the default)
+    always,     ///< always resolve the reference on the registry; download only what is missing
+    never,      ///< never contact the registry: answer from the cache or fail with error::not_cached
+};
+
+/// What a progress_event reports.
+enum class progress_kind {
+    resolving,         ///< the reference is being resolved (cache or registry)
+    resolved,          ///< manifest and config known: `layers`, `total` (sum of layer blob sizes), `manifest_digest`
+    download_progress, ///< layer `layer`: `current` of `total` blob bytes are in (replayed .part bytes included)
+    download_complete, ///< layer `layer`: the blob is verified; `cached` when no byte came from the network
+    build_started,     ///< layer `layer`: its artifact is being built while the blob streams in
+    build_progress,    ///< layer `layer`: `current` uncompressed bytes and `entries` entries consumed
+    build_complete,    ///< layer `layer`: the artifact is published; `cached` when it was already held
+    compose_started,   ///< the image artifact is being composed
+    compose_complete,  ///< the image artifact is published; `cached` when it was already held
+    complete,          ///< the pull succeeded
+    retry,             ///< a transient failure; `reason` says what; layer `layer` resumes at `current`
+};
+
+/** The cache root to use when none is given: `$OCISTORE_ROOT`, else `$XDG_CACHE_HOME/ocistore`,
+    else `$HOME/.cache/ocistore` (empty values count as unset). No HOME either: error::not_found. */
+OCISTORE_DECL std::filesystem::path default_store_root(error_code& ec);
+/// @throws system_error.
+OCISTORE_DECL std::filesystem::path default_store_root();
+
+/// The name of `k`, e.g. "download_progress".
+OCISTORE_DECL std::string_view to_string(progress_kind k) noexcept;
+
+/** One progress report of a pull. Which members are meaningful depends on `kind` (see
+    progress_kind); the others are zero or empty. */
+struct progress_event {
+    static constexpr std::size_t no_layer = static_cast<std::size_t>(-1);
+
+    progress_kind kind = progress_kind::resolving;
+    std::string reference;               ///< the reference being pulled, normalised (image_reference::str())
+    std::size_t layer = no_layer;        ///< index of the layer, 0 = bottom
+    std::size_t layers = 0;              ///< number of layers of the image (from `resolved` on)
+    digest blob;                         ///< the layer's blob digest (layer events)
+    digest manifest_digest;              ///< the platform manifest (from `resolved` on)
+    std::uint64_t current = 0;           ///< bytes so far (see progress_kind)
+    std::uint64_t total = 0;             ///< bytes expected (see progress_kind)
+    std::uint64_t entries = 0;           ///< build events: tar entries consumed
+    bool cached = false;                 ///< satisfied from the cache without doing the work
+    std::string reason;                  ///< retry: the failure being retried
+};
+
+/** Receives progress events. Called from one thread at a time (never concurrently for one
+    pull), never from inside the pipeline's hot path: a slow callback delays only other
+    events, which are then coalesced (the newest progress per layer wins). */
+using progress_callback = std::function<void(progress_event const&)>;
+
+/// How basic_image_store::pull() runs.
+struct pull_options {
+    /// The platform to select from an index; empty: host_platform().
+    std::optional<ocistore::platform> platform;
+    pull_policy policy = pull_policy::if_missing;
+    /// Ignore cached blobs and artifacts: download and verify every blob again (published
+    /// artifacts are replaced only where the builder does not already hold a valid one).
+    bool force = false;
+    /// Layers processed at once; 0: min(hardware threads, 4). Clamped to [1, 16].
+    std::size_t jobs = 0;
+    /// Keep verified layer blobs in `blobs/` (so the root stays a complete OCI layout and
+    /// a rebuild needs no download). Manifests and configs are always kept.
+    bool keep_layer_blobs = true;
+    progress_callback progress;
+    /// Progress throttling: a download or build progress event at most every `progress_bytes`
+    /// bytes or `progress_interval`, whichever comes first.
+    std::uint64_t progress_bytes = 256 * 1024;
+    std::chrono::milliseconds progress_interval{100};
+    /// Mid-body transient failures (connection reset, timeout, 5xx on re-open) retried per
+    /// layer, each resuming with a Range request where the blob stopped.
+    unsigned body_retries = 3;
+    /// Backoff before the first body retry; doubles after each.
+    std::chrono::milliseconds retry_backoff{200};
+    tar_limits limits{};
+    decompress_options decompress{};
+    /// Largest image config accepted.
+    std::uint64_t max_config_size = 8 * 1024 * 1024;
+    /// Cancels the pull: running layers stop at their next read with error::cancelled; the
+    /// `.part` files stay for a later resume.
+    std::stop_token stop;
+};
+
+/// How a basic_image_store writes its cache.
+struct store_options {
+    /** fsync blobs and metadata before publishing them (and their directories after), so
+        that a power loss never leaves a published name with missing content. Turn off only
+        for caches that can be rebuilt. */
+    bool durable = true;
+};
+
+/// One layer of a pulled image.
+struct layer_record {
+    digest blob;                                   ///< the layer blob's digest (manifest)
+    digest diff_id;                                ///< the uncompressed layer's digest (config)
+    std::uint64_t size = 0;                        ///< blob size in bytes (manifest)
+    std::string media_type;                        ///< the blob's media type (manifest)
+    std::vector<std::filesystem::path> artifacts;  ///< the builder's artifacts for this layer
+    bool downloaded = false;                       ///< bytes came from the network in this pull
+    bool built = false;                            ///< the artifact was built in this pull
+
+    friend bool operator==(layer_record const&, layer_record const&) = default;
+};
+
+/// What pull() and inspect() return.
+struct pull_result {
+    image_reference reference;                     ///< as asked for, normalised
+    ocistore::platform platform;                   ///< the platform selected (from the index entry or the config)
+    std::optional<digest> index_digest;            ///< when the reference resolved to an index
+    digest manifest_digest;                        ///< the platform manifest: the image's identity
+    digest config_digest;
+    std::string manifest_media_type;
+    image_config config;
+    std::vector<layer_record> layers;              ///< bottom first
+    std::string artifact_kind;                     ///< the builder's kind ("erofs", "rootfs", "none")
+    std::vector<std::filesystem::path> image_artifacts; ///< the composed artifacts (fsmeta and VMDK, a rootfs directory, ...)
+    bool cached = false;                           ///< answered from the cache without any network access
+    std::uint64_t downloaded_bytes = 0;            ///< blob bytes received from the network in this pull
+};
+
+/// One image recorded in the cache (a descriptor of index.json).
+struct image_entry {
+    std::string reference;            ///< the name it was pulled as (image_reference::str(), or an oci: name)
+    ocistore::platform platform;
+    digest manifest_digest;
+    std::optional<digest> index_digest;
+    std::string media_type;           ///< of the manifest
+    std::uint64_t manifest_size = 0;
+};
+
+/// What remove() and prune() may delete.
+struct prune_options {
+    /// Report what would be deleted, delete nothing.
+    bool dry_run = false;
+    /// Temporaries and `.part` downloads younger than this are kept.
+    std::chrono::seconds tmp_grace{24 * 3600};
+};
+
+/// What prune() deleted (or would delete, in a dry run).
+struct prune_report {
+    std::uint64_t blobs = 0;           ///< blobs not referenced by any recorded image
+    std::uint64_t layer_artifacts = 0; ///< layer artifacts of diff_ids no recorded image uses
+    std::uint64_t image_artifacts = 0; ///< image artifacts of manifests no longer recorded
+    std::uint64_t temporaries = 0;     ///< stale entries of tmp/ and abandoned temporaries
+    std::uint64_t bytes = 0;           ///< bytes reclaimed (reclaimable, in a dry run)
+    std::vector<std::filesystem::path> removed; ///< every path deleted (or that would be)
+};
+
+} // namespace ocistore
+
+#ifdef OCISTORE_HEADER_ONLY
+#  include <ocistore/impl/store_types.ipp>
+#endif
