@@ -140,6 +140,17 @@ public:
     {
     }
 
+    /// As above, with the transport constructed in place from `transport_args` (for
+    /// transports that are neither copyable nor movable).
+    template <class... Args>
+        requires std::constructible_from<Transport, Args...>
+    basic_image_store(std::filesystem::path root, Lock lock, ArtifactBuilder builder, store_options options,
+                      std::in_place_t, Args&&... transport_args)
+        : layout_{std::move(root)}, transport_(std::forward<Args>(transport_args)...), lock_(std::move(lock)),
+          builder_(std::move(builder)), options_(options), shared_(std::make_unique<shared_state>())
+    {
+    }
+
     /// A store on `root` whose policies are built from it: `Transport{}`,
     /// `Lock(root / "locks")`, `ArtifactBuilder(root)`.
     explicit basic_image_store(std::filesystem::path root, store_options options = {})

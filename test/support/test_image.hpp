@@ -31,6 +31,7 @@ struct test_image {
     ocistore::digest manifest_digest;
     std::string manifest;
     ocistore::digest config_digest;
+    std::string config;
     std::vector<ocistore::digest> blobs;     ///< layer blob digests, bottom first
     std::vector<std::string> blob_bytes;     ///< layer blobs
     std::vector<ocistore::digest> diff_ids;
@@ -92,6 +93,7 @@ inline test_image publish_image(ocistore::test::memory_transport& t, std::string
     m.config.size = static_cast<std::int64_t>(config.size());
     m.config.digest = t.add_blob(repo, config);
     img.config_digest = m.config.digest;
+    img.config = config;
     img.manifest = boost::json::serialize(boost::json::value_from(m));
     img.manifest_digest = t.add_manifest(repo, img.manifest, std::string(ocistore::media_types::oci_manifest));
     if (!tag.empty()) t.tag(repo, tag, img.manifest_digest);

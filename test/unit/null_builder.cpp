@@ -142,3 +142,11 @@ TEST_CASE("identity is constant and compose keeps the order it was given")
     CHECK(image.key == x);
     CHECK(image.layers == std::vector<digest>{y, x});
 }
+
+TEST_CASE("artifact_paths: a null builder publishes no file")
+{
+    null_builder const b;
+    digest const x = ocistore_test::diff_id_of("x");
+    CHECK(b.artifact_paths(null_builder::layer_result{x, 3, 4}).empty());
+    CHECK(b.artifact_paths(null_builder::image_result{x, {x}}).empty());
+}

@@ -1303,3 +1303,26 @@ TEST_CASE("the composed tree matches umoci raw unpack of the same image")
         CHECK(held->warnings.empty());
     }
 }
+
+TEST_CASE("artifact_paths: the layer directory of a layer, the image directory of an image")
+{
+    temp_dir dir("rootfs-paths");
+    rootfs_options o;
+    o.durable = false;
+    rootfs_builder b(dir / "store", o);
+    tar_writer w;
+    w.file("f", "x");
+    w.end();
+    auto layer = ocistore_test::build_layer(b, w.str());
+    auto const lp = std::as_const(b).artifact_paths(layer);
+    REQUIRE(lp.size() == 1);
+    CHECK(lp[0] == b.layer_directory(layer.diff_id));
+    CHECK(lp[0] == dir / "store" / "rootfs" / "layers" / layer.diff_id.path_safe());
+    CHECK(fs::is_directory(lp[0]));
+    auto image = compose_tars(b, {w.str()});
+    auto const ip = std::as_const(b).artifact_paths(image);
+    REQUIRE(ip.size() == 1);
+    CHECK(ip[0] == b.image_directory(image.key));
+    CHECK(ip[0] == image.path);
+    CHECK(fs::is_directory(ip[0] / "rootfs"));
+}

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -125,6 +126,11 @@ public:
         error_code failed_;
         bool finished_ = false;
     };
+
+    /// No files: a null builder publishes nothing.
+    std::vector<std::filesystem::path> artifact_paths(layer_result const&) const { return {}; }
+    /// No files.
+    std::vector<std::filesystem::path> artifact_paths(image_result const&) const { return {}; }
 
     /// "null_builder/1": there are no options.
     std::string_view identity() const noexcept { return "null_builder/1"; }

@@ -173,6 +173,10 @@ public:
     OCISTORE_DECL std::filesystem::path layer_directory(digest const& diff_id) const;
     /// `<root>/rootfs/images/<alg>_<hex>`, held or not.
     OCISTORE_DECL std::filesystem::path image_directory(digest const& key) const;
+    /// The files of a held layer: {its layer directory}.
+    OCISTORE_DECL std::vector<std::filesystem::path> artifact_paths(layer_result const& layer) const;
+    /// The files of a held image: {its image directory}.
+    OCISTORE_DECL std::vector<std::filesystem::path> artifact_paths(image_result const& image) const;
 
     /// Starts a layer: makes its temporary directory. Fails with an errno (e.g. the work directory is not writable).
     OCISTORE_DECL layer_sink begin_layer(layer_info const& info, error_code& ec, std::string* why = nullptr);

@@ -1289,6 +1289,16 @@ OCISTORE_DECL std::filesystem::path rootfs_builder::image_directory(digest const
     return config_->images / key.path_safe();
 }
 
+OCISTORE_DECL std::vector<std::filesystem::path> rootfs_builder::artifact_paths(layer_result const& layer) const
+{
+    return {layer_directory(layer.diff_id)};
+}
+
+OCISTORE_DECL std::vector<std::filesystem::path> rootfs_builder::artifact_paths(image_result const& image) const
+{
+    return {image_directory(image.key)};
+}
+
 OCISTORE_DECL rootfs_builder::layer_sink rootfs_builder::begin_layer(layer_info const& info, error_code& ec,
                                                                      std::string* why)
 {
