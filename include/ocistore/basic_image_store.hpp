@@ -7,11 +7,14 @@
 #include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/inflight.hpp>
 #include <ocistore/detail/progress_relay.hpp>
+#include <ocistore/detail/safe_fs.hpp>
 #include <ocistore/detail/store_layout.hpp>
 #include <ocistore/atomic_file.hpp>
 #include <ocistore/digest.hpp>
 #include <ocistore/error.hpp>
 #include <ocistore/file_source.hpp>
+#include <ocistore/hashing_source.hpp>
+#include <ocistore/prefetch_source.hpp>
 #include <ocistore/hasher/digest_of.hpp>
 #include <ocistore/image_config.hpp>
 #include <ocistore/ingest.hpp>
@@ -457,6 +460,18 @@ private:
         return text;
     }
 
+    /// Whether the blob file at `path` has `blob`'s size and digest.
+    bool kept_blob_intact(std::filesystem::path const& path, descriptor const& blob) const
+    {
+        error_code ec;
+        file_source src;
+        src.open(path, 0, ec);
+        if (ec) return false;
+        basic_hashing_source<file_source, Hasher> hashed(src);
+        drain(hashed, ec);
+        return !ec && hashed.bytes() == static_cast<std::uint64_t>(blob.size) && hashed.finish_digest() == blob.digest;
+    }
+
     /// Whether the builder holds diff_id's artifact (for null_builder: whether the blob is kept).
     bool layer_held(descriptor const& blob, digest const& diff_id, std::optional<layer_result_t>& out)
     {
@@ -688,6 +703,35 @@ private:
         return ev;
     }
 
+    /** Blobs only (a builder of kind "none" without verify_diff_ids): the blob is hashed and
+        written as it arrives, network reads running ahead on their own thread, and is
+        published once its size and digest check out. Its diff_id is verified when a builder
+        consumes it (every build from a kept blob re-checks it). */
+    template <class Source, class Publish>
+    std::optional<layer_result_t> verify_blob_only(Source& source, layer_task const& t, Publish&& publish,
+                                                   error_code& ec, std::string* why)
+    {
+        basic_prefetch_source<Source> ahead(source);
+        basic_hashing_source<basic_prefetch_source<Source>, Hasher> hashed(ahead);
+        drain(hashed, ec);
+        if (ec) return set_reason(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + ec.message()), std::nullopt;
+        auto const size = static_cast<std::uint64_t>(t.blob->size);
+        if (hashed.bytes() != size) {
+            ec = make_error_code(error::size_mismatch);
+            return set_reason(why, "layer blob: expected " + std::to_string(size) + " bytes, read " + std::to_string(hashed.bytes())), std::nullopt;
+        }
+        if (auto const d = hashed.finish_digest(); d != t.blob->digest) {
+            ec = make_error_code(error::digest_mismatch);
+            return set_reason(why, "layer blob: expected " + t.blob->digest.str() + ", content hashes to " + d.str()), std::nullopt;
+        }
+        publish(ec, why);
+        if (ec) return std::nullopt;
+        if constexpr (detail::builds_artifacts<ArtifactBuilder>())
+            return std::nullopt; // unreachable: only called for blobs-only builders
+        else
+            return layer_result_t{*t.diff_id};
+    }
+
     /// The leader's work for one layer: reuse, build from a kept blob, or download (resuming).
     std::optional<layer_outcome> run_layer(layer_task const& t, pull_options const& opts, std::stop_token stop,
                                            typename detail::inflight_table<layer_outcome>::job& job, error_code& ec,
@@ -734,7 +778,11 @@ private:
                         job.emit(ev);
                         return out;
                     }
-                    if (ec != condition::integrity) return set_reason(why, iwhy), std::nullopt;
+                    // A kept blob that still hashes right is bad content (a lying diff_id, a
+                    // hostile archive): report it. Otherwise the copy was damaged: fetch again.
+                    if (ec == condition::transient || ec == condition::storage || ec == make_error_code(error::cancelled) ||
+                        kept_blob_intact(final_path, blob))
+                        return set_reason(why, iwhy), std::nullopt;
                 }
                 std::error_code rec;
                 std::filesystem::remove(final_path, rec); // corrupt: download again
@@ -826,7 +874,15 @@ private:
                 job.emit(ev);
             };
             std::string iwhy;
-            auto lr = ingest_into_builder(source, t, opts, job, publish, ec, &iwhy);
+            std::optional<layer_result_t> lr;
+            if constexpr (!detail::builds_artifacts<ArtifactBuilder>()) {
+                if (!opts.verify_diff_ids)
+                    lr = verify_blob_only(source, t, publish, ec, &iwhy);
+                else
+                    lr = ingest_into_builder(source, t, opts, job, publish, ec, &iwhy);
+            } else {
+                lr = ingest_into_builder(source, t, opts, job, publish, ec, &iwhy);
+            }
             out.network_bytes += source.network_bytes();
             if (!ec) {
                 out.result = std::move(lr);

@@ -31,6 +31,11 @@
 #include <ocistore/impl/rootfs_builder.ipp>
 #include <ocistore/impl/file_source.ipp>
 #include <ocistore/impl/http_transport.ipp>
+#include <ocistore/impl/erofs_metadata.ipp>
 #include <ocistore/impl/erofs_layer_writer.ipp>
+#include <ocistore/impl/erofs_fsmeta_writer.ipp>
+#include <ocistore/impl/erofs_image_reader.ipp>
+#include <ocistore/impl/erofs_vmdk.ipp>
 #include <ocistore/impl/store_types.ipp>
 #include <ocistore/impl/store_layout.ipp>
+#include <ocistore/impl/erofs_builder.ipp>

@@ -89,6 +89,12 @@ struct pull_options {
     /// Keep verified layer blobs in `blobs/` (so the root stays a complete OCI layout and
     /// a rebuild needs no download). Manifests and configs are always kept.
     bool keep_layer_blobs = true;
+    /** With a builder that builds nothing (kind "none"), also decompress each layer and check
+        its diff_id while it downloads. Off by default: a blobs-only pull then verifies what
+        `skopeo copy` verifies (each blob's size and digest) at a fraction of the CPU, and the
+        diff_id is checked whenever a builder later consumes the kept blob. Builders that
+        build always check diff_ids. */
+    bool verify_diff_ids = false;
     progress_callback progress;
     /// Progress throttling: a download or build progress event at most every `progress_bytes`
     /// bytes or `progress_interval`, whichever comes first.

@@ -1,6 +1,7 @@
 // Test support: HTTP intermediaries on 127.0.0.1 for transport tests. fault_proxy forwards to a
 // registry and injects failures (status codes, Retry-After, cut bodies, ignored ranges,
-// cross-host redirects, extra bytes, oversize manifests) while logging every request;
+// cross-host redirects, extra bytes, oversize manifests, throttled blobs) while logging every
+// request and the body bytes it relays;
 // forward_proxy is an HTTP proxy (absolute-form requests and CONNECT tunnels).
 #pragma once
 
@@ -8,9 +9,13 @@
 
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ocistore_test {
@@ -89,6 +94,34 @@ public:
         std::lock_guard lk(mutex_);
         trailing_ = std::move(bytes);
     }
+    /** Send blob GET bodies `piece` bytes at a time with `interval` between pieces, e.g. to
+        catch a client mid-download (0: at once). The whole body must go within the server's
+        60 s write deadline. */
+    void throttle_blobs(std::size_t piece, std::chrono::milliseconds interval)
+    {
+        std::lock_guard lk(mutex_);
+        throttle_piece_ = piece;
+        throttle_interval_ = interval;
+    }
+    /** Body bytes relayed for the GETs whose target contains `part` (what the upstream answered,
+        up to a cut; a client that hangs up mid-body is still counted in full). */
+    std::uint64_t served_bytes(std::string const& part) const
+    {
+        std::lock_guard lk(mutex_);
+        std::uint64_t n = 0;
+        for (auto const& [target, bytes] : served_)
+            if (target.find(part) != std::string::npos) n += bytes;
+        return n;
+    }
+    /// GET requests whose target contains `part`.
+    int gets(std::string const& part) const
+    {
+        std::lock_guard lk(mutex_);
+        int n = 0;
+        for (auto const& r : log_)
+            if (r.method == "GET" && r.target.find(part) != std::string::npos) ++n;
+        return n;
+    }
     /// Answer manifest GETs with `size` bytes, with Content-Length or chunked.
     void oversize_manifests(std::size_t size, bool chunked)
     {
@@ -115,6 +148,7 @@ public:
     {
         std::lock_guard lk(mutex_);
         log_.clear();
+        served_.clear();
     }
 
 private:
@@ -133,6 +167,8 @@ private:
         bool blob_get = req.method() == http::verb::get && target.find("/blobs/sha256:") != std::string::npos;
         std::optional<std::size_t> cut;
         std::string trailing;
+        std::size_t trickle = 0;
+        std::chrono::milliseconds trickle_interval{0};
         {
             std::lock_guard lk(mutex_);
             log_.push_back(log_entry(req));
@@ -176,11 +212,20 @@ private:
                 --cut_count_;
                 cut = cut_after_;
             }
-            if (blob_get) trailing = trailing_;
+            if (blob_get) {
+                trailing = trailing_;
+                trickle = throttle_piece_;
+                trickle_interval = throttle_interval_;
+            }
         }
+        bool const get = req.method() == http::verb::get;
         req.set(http::field::host, upstream_host_ + ":" + std::to_string(upstream_port_));
         auto up = http_call(upstream_host_, upstream_port_, std::move(req));
         reply r = relay(up, head);
+        if (get) {
+            std::lock_guard lk(mutex_);
+            served_.emplace_back(target, cut ? std::min(*cut, up.body.size()) : up.body.size());
+        }
         if (cut) {
             std::ostringstream os;
             r.response.prepare_payload();
@@ -188,6 +233,8 @@ private:
             r.cut_after = os.str().size() + *cut;
         }
         r.trailing = trailing;
+        r.trickle = trickle;
+        r.trickle_interval = trickle_interval;
         return r;
     }
 
@@ -203,7 +250,10 @@ private:
     std::string trailing_;
     std::size_t oversize_ = 0;
     bool oversize_chunked_ = false;
+    std::size_t throttle_piece_ = 0;
+    std::chrono::milliseconds throttle_interval_{0};
     std::vector<logged_request> log_;
+    std::vector<std::pair<std::string, std::uint64_t>> served_; ///< GET target, body bytes relayed
     loopback_http_server server_; // last: stops first
 };
 

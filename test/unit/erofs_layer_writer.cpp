@@ -1,11 +1,14 @@
 #include <ocistore/erofs/layer_writer.hpp>
 
 #include <ocistore/atomic_file.hpp>
+#include <ocistore/detail/erofs_metadata.hpp>
+#include <ocistore/erofs/image_reader.hpp>
 #include <ocistore/hasher/digest_of.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/ingest.hpp>
 #include <ocistore/tar_reader.hpp>
 
+#include <support/erofs_test.hpp>
 #include <support/memory_source.hpp>
 #include <support/tar_writer.hpp>
 #include <support/temp_dir.hpp>
@@ -13,10 +16,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,12 +32,16 @@
 #include <unistd.h>
 
 using namespace ocistore;
+using ocistore_test::build_layer;
+using ocistore_test::hdr;
 using ocistore_test::memory_source;
-using ocistore_test::tar_header;
+using ocistore_test::mount_guard;
+using ocistore_test::noise;
+using ocistore_test::read_all;
+using ocistore_test::run;
+using ocistore_test::sha;
 using ocistore_test::tar_writer;
 using ocistore_test::temp_dir;
-using ocistore_test::tree_node;
-using ocistore_test::tree_snapshot;
 namespace fs = std::filesystem;
 
 static_assert(entry_sink<erofs_layer_writer>);
@@ -40,54 +49,6 @@ static_assert(entry_sink<erofs_layer_writer>);
 namespace {
 
 constexpr std::int64_t t0 = 1700000000; // tar_header's default mtime
-
-std::string sha(std::string const& s) { return digest_of<sha256_hasher>(s).str(); }
-
-/// Deterministic pseudo-random bytes.
-std::string noise(std::size_t n, std::uint64_t seed)
-{
-    std::string s(n, '\0');
-    for (auto& c : s) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        c = static_cast<char>(seed >> 56);
-    }
-    return s;
-}
-
-std::string read_all(fs::path const& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// Runs a shell command; returns its exit status and output (stdout and stderr).
-std::pair<int, std::string> run(std::string const& cmd)
-{
-    std::string out;
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-/// Feeds every entry of `tar` to a writer over `image` (published through atomic_file).
-layer_data_map build(std::string const& tar, fs::path const& image, erofs_layer_options options = {},
-                     std::vector<build_warning>* warnings = nullptr, std::size_t chunk = 100000)
-{
-    atomic_file file(image, {.mode = 0644, .durable = false});
-    erofs_layer_writer w(file.native_handle(), std::move(options));
-    memory_source src(tar, chunk);
-    basic_tar_reader<memory_source> reader(src);
-    tar_entry e;
-    while (reader.next(e)) w.add_entry(e, reader);
-    auto map = w.finish();
-    if (warnings) *warnings = w.warnings();
-    file.commit();
-    return map;
-}
 
 /// Feeds `tar` to a writer on a scratch file; returns the error of the first failing call.
 std::pair<error_code, std::string> build_error(std::string const& tar)
@@ -108,60 +69,15 @@ std::pair<error_code, std::string> build_error(std::string const& tar)
     return {ec, why};
 }
 
-tar_header hdr(std::uint32_t mode = 0644, char type = '0')
-{
-    tar_header h;
-    h.mode = mode;
-    h.type = type;
-    return h;
-}
-
 /// A layer with every entry type and the awkward cases, and the tree it must produce.
-struct rich_layer {
-    tar_writer tar;
-    tree_snapshot expect;
+struct rich_layer : ocistore_test::layer_spec {
     std::string big = noise(5u << 20, 7);
-
-    void node(std::string const& path, char type, std::uint32_t mode, std::uint64_t size = 0,
-              std::string const& content = {})
-    {
-        tree_node n;
-        n.type = type;
-        n.mode = type == 'l' ? 0 : mode;
-        n.mtime = t0;
-        n.nlink = 1;
-        n.size = size;
-        if (type == 'f') n.content = sha(content);
-        expect[path] = n;
-    }
-    void file(std::string const& path, std::string const& content, std::uint32_t mode = 0644)
-    {
-        tar.file(path, content, hdr(mode));
-        node(path, 'f', mode, content.size(), content);
-    }
-    void dir(std::string const& path, std::uint32_t mode = 0755)
-    {
-        tar.dir(path + "/", mode);
-        node(path, 'd', mode);
-    }
 
     rich_layer()
     {
         tar.dir("./", 0711);
         node(".", 'd', 0711);
-        dir("etc");
-        tar.pax({{"SCHILY.xattr.user.dir", "1"}});
-        tar.dir("etc/conf/", 0700);
-        node("etc/conf", 'd', 0700);
-        expect["etc/conf"].xattrs = {{"user.dir", "1"}};
-        file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
-        tar.hardlink("etc/passwd.link", "etc/passwd");
-        tar.hardlink("etc/conf/another", "etc/passwd");
-        expect["etc/passwd.link"] = expect["etc/conf/another"] = expect["etc/passwd"];
-        for (auto p : {"etc/passwd", "etc/passwd.link", "etc/conf/another"}) {
-            expect[p].nlink = 3;
-            expect[p].link_group = "etc/conf/another";
-        }
+        hardlinks({{"user.dir", "1"}});
 
         dir("bin");
         tar.symlink("bin/sh", "/bin/busybox");
@@ -172,67 +88,16 @@ struct rich_layer {
         file("bin/ping", "ELF...ping", 04755);
         expect["bin/ping"].xattrs = {{"security.capability", cap}, {"user.note", "ping me"}};
 
-        dir("dev");
-        auto dev = [&](std::string const& p, char type, std::uint32_t ma, std::uint32_t mi) {
-            tar_header h = hdr(0666, type);
-            h.name = p;
-            h.devmajor = ma;
-            h.devminor = mi;
-            tar.header(h);
-            node(p, type == '3' ? 'c' : 'b', 0666);
-            expect[p].major = ma;
-            expect[p].minor = mi;
-        };
-        dev("dev/null", '3', 1, 3);
-        dev("dev/sda", '4', 8, 0);
-        dev("dev/wide", '3', 300, 70000);
-        tar.fifo("dev/fifo");
-        node("dev/fifo", 'p', 0644);
+        devices();
 
         file("empty", "");
         file("big.bin", big);
         file("exact.bin", noise(8192, 3));
 
-        dir("long");
-        std::string name255(255, 'n');
-        tar.pax({{"path", "long/" + name255}});
-        tar.file("placeholder", "long name", hdr());
-        node("long/" + name255, 'f', 0644, 9, "long name");
-        std::string t300(300, 't'), t4095(4095, 'u');
-        for (auto [p, t] : {std::pair{"long/l300", &t300}, std::pair{"long/l4095", &t4095}}) {
-            tar.pax({{"linkpath", *t}});
-            tar.symlink(p, "x");
-            node(p, 'l', 0);
-            expect[p].link = *t;
-        }
-
-        dir("owners");
-        tar.pax({{"uid", "100000"}, {"gid", "70000"}});
-        file("owners/big-ids", "ids");
-        expect["owners/big-ids"].uid = 100000;
-        expect["owners/big-ids"].gid = 70000;
-        tar.pax({{"mtime", "1700000000.123456789"}});
-        file("owners/nsec", "nsec");
-        expect["owners/nsec"].mtime_nsec = 123456789;
-        tar_header old = hdr();
-        old.mtime = 1600000000;
-        tar.file("owners/old", "old", old);
-        node("owners/old", 'f', 0644, 3, "old");
-        expect["owners/old"].mtime = 1600000000;
-
-        tar.file("implicit/a/b/file", "deep", hdr());
-        node("implicit", 'd', 0755);
-        node("implicit/a", 'd', 0755);
-        node("implicit/a/b", 'd', 0755);
-        node("implicit/a/b/file", 'f', 0644, 4, "deep");
-
-        dir("wh");
-        tar.file("wh/.wh.gone", "", hdr(0));
-        node("wh/gone", 'c', 0);
-        dir("wh/opq");
-        tar.file("wh/opq/.wh..wh..opq", "", hdr(0));
-        expect["wh/opq"].xattrs = {{"trusted.overlay.opaque", "y"}};
-        file("wh/opq/keep", "kept");
+        long_names();
+        owners();
+        implicit_dirs();
+        whiteouts();
 
         tar.file("dup", "first", hdr());
         file("dup", "second");
@@ -246,6 +111,18 @@ struct rich_layer {
         dir("sort");
         for (auto n : {"-a", "!b", "a", "..x", ".hidden", "~z"}) file(std::string("sort/") + n, n);
 
+        dir("shared"); // xattrs carried by several inodes go to the shared area
+        for (int i = 0; i < 4; ++i) {
+            std::string p = "shared/f" + std::to_string(i);
+            tar.pax({{"SCHILY.xattr.user.shared", "one value for many files"},
+                     {"SCHILY.xattr.trusted.tag", "shared-trusted-value"},
+                     {"SCHILY.xattr.user.own", std::to_string(i)}});
+            file(p, "s" + std::to_string(i));
+            expect[p].xattrs = {{"trusted.tag", "shared-trusted-value"},
+                                {"user.own", std::to_string(i)},
+                                {"user.shared", "one value for many files"}};
+        }
+
         dir("many");
         for (int i = 0; i < 3000; ++i) {
             char n[64];
@@ -256,25 +133,6 @@ struct rich_layer {
     }
 };
 
-/// Unmounts on destruction.
-struct mount_guard {
-    std::string dir;
-    bool mounted = false;
-    ~mount_guard()
-    {
-        if (mounted) ::umount2(dir.c_str(), MNT_DETACH);
-    }
-};
-
-bool can_mount()
-{
-    if (::geteuid() != 0 || !fs::exists("/dev/loop-control")) {
-        MESSAGE("not root or no loop devices: kernel mount checks skipped");
-        return false;
-    }
-    return true;
-}
-
 } // namespace
 
 TEST_CASE("erofs_layer_writer: an image of every entry type passes fsck.erofs and extracts to the layer")
@@ -283,7 +141,7 @@ TEST_CASE("erofs_layer_writer: an image of every entry type passes fsck.erofs an
     rich_layer layer;
     auto image = dir / "layer.erofs";
     std::vector<build_warning> warnings;
-    auto map = build(layer.tar.str(), image, {}, &warnings);
+    auto map = build_layer(layer.tar.str(), image, {}, &warnings);
     CHECK(warnings.empty());
 
     auto size = fs::file_size(image);
@@ -297,40 +155,28 @@ TEST_CASE("erofs_layer_writer: an image of every entry type passes fsck.erofs an
     auto [xrc, xout] = run("fsck.erofs --extract=" + (dir / "x").string() + " " + image.string());
     INFO(xout);
     REQUIRE(xrc == 0);
-    auto got = ocistore_test::snapshot_tree(dir / "x");
-    // What erofs-utils 1.5 --extract loses (the kernel mount test checks all of it): xattrs,
-    // hardlinks (each name becomes a copy), setuid bits (chown after chmod clears them).
-    ocistore_test::tree_compare how;
-    how.xattrs = false;
-    how.nlink = false;
-    auto expect = layer.expect;
-    for (auto& [p, n] : expect) n.link_group.clear();
-    expect["bin/ping"].mode = 0755;
-    std::string diff = ocistore_test::diff_trees(expect, got, how);
+    // What --extract loses, the kernel mount test checks.
+    std::string diff = ocistore_test::diff_extracted(layer.expect, dir / "x");
     CHECK_MESSAGE(diff.empty(), diff);
 }
 
 TEST_CASE("erofs_layer_writer: the kernel mounts the image and sees every attribute")
 {
-    if (!can_mount()) return;
     temp_dir dir("erofs-mount");
     rich_layer layer;
     auto image = dir / "layer.erofs";
-    build(layer.tar.str(), image);
-    fs::create_directory(dir / "mnt");
+    build_layer(layer.tar.str(), image);
     mount_guard guard{(dir / "mnt").string()};
-    auto [rc, out] = run("mount -t erofs -o loop,ro " + image.string() + " " + guard.dir);
-    if (rc != 0) {
-        MESSAGE("mount -t erofs failed, kernel checks skipped: " << out);
+    if (auto why = ocistore_test::mount_image(guard, image); !why.empty()) {
+        MESSAGE(why << ": kernel checks skipped");
         return;
     }
-    guard.mounted = true;
     auto got = ocistore_test::snapshot_tree(guard.dir);
     std::string diff = ocistore_test::diff_trees(layer.expect, got);
     CHECK_MESSAGE(diff.empty(), diff);
     // Directory link counts: 2 + subdirectories.
     CHECK(fs::hard_link_count(dir / "mnt" / "etc") == 3);
-    CHECK(fs::hard_link_count(dir / "mnt") == 2 + 10);
+    CHECK(fs::hard_link_count(dir / "mnt") == 2 + 11);
 }
 
 TEST_CASE("erofs_layer_writer: output is deterministic and the superblock is well formed")
@@ -338,9 +184,9 @@ TEST_CASE("erofs_layer_writer: output is deterministic and the superblock is wel
     temp_dir dir("erofs-det");
     rich_layer layer;
     std::vector<std::byte> seed{std::byte{1}, std::byte{2}, std::byte{3}};
-    auto m1 = build(layer.tar.str(), dir / "a.erofs", {seed});
-    auto m2 = build(layer.tar.str(), dir / "b.erofs", {seed}, nullptr, 7); // 7-byte reads
-    build(layer.tar.str(), dir / "c.erofs", {{std::byte{9}}});
+    auto m1 = build_layer(layer.tar.str(), dir / "a.erofs", {seed});
+    auto m2 = build_layer(layer.tar.str(), dir / "b.erofs", {seed}, nullptr, 7); // 7-byte reads
+    build_layer(layer.tar.str(), dir / "c.erofs", {{std::byte{9}}});
     std::string a = read_all(dir / "a.erofs"), b = read_all(dir / "b.erofs"), c = read_all(dir / "c.erofs");
     CHECK(a == b);
     CHECK(m1.files == m2.files);
@@ -352,7 +198,7 @@ TEST_CASE("erofs_layer_writer: output is deterministic and the superblock is wel
     CHECK(erofs::load_le32(sb) == erofs::magic);
     CHECK(erofs::load_le32(sb + 0x08) == erofs::feature_compat_sb_chksum);
     CHECK(std::to_integer<int>(sb[0x0C]) == 12);
-    CHECK(erofs::load_le16(sb + 0x0E) == 0);             // root nid
+    CHECK(erofs::load_le16(sb + 0x0E) == 3);             // root nid: after the implicit-directory record (32 + 16 + 3·8 bytes)
     CHECK(erofs::load_le64(sb + 0x18) == std::uint64_t(t0)); // the most common mtime
     CHECK(erofs::load_le32(sb + 0x24) * 4096ull == a.size());
     CHECK(erofs::load_le32(sb + 0x50) == 0);             // no incompatible features
@@ -365,14 +211,13 @@ TEST_CASE("erofs_layer_writer: output is deterministic and the superblock is wel
     {
         std::ofstream(dir / "bad.erofs", std::ios::binary) << bad;
     }
-    if (can_mount()) { // fsck.erofs 1.5 does not verify the checksum; the kernel does
+    if (ocistore_test::loop_mount_possible()) { // fsck.erofs 1.5 does not verify the checksum; the kernel does
         fs::create_directory(dir / "mnt");
         mount_guard guard{(dir / "mnt").string()};
-        auto [brc, bout] = run("mount -t erofs -o loop,ro " + (dir / "bad.erofs").string() + " " + guard.dir);
-        if (brc == 0) ::umount2(guard.dir.c_str(), MNT_DETACH);
+        auto [brc, bout] = guard.mount(dir / "bad.erofs");
+        if (brc == 0) ::umount2(guard.dir.c_str(), MNT_DETACH), guard.mounted = false;
         CHECK_MESSAGE(brc != 0, "a superblock with a wrong checksum was mounted");
-        auto [grc, gout] = run("mount -t erofs -o loop,ro " + (dir / "a.erofs").string() + " " + guard.dir);
-        guard.mounted = grc == 0;
+        auto [grc, gout] = guard.mount(dir / "a.erofs");
         CHECK_MESSAGE(grc == 0, gout);
     }
 
@@ -381,7 +226,7 @@ TEST_CASE("erofs_layer_writer: output is deterministic and the superblock is wel
     CHECK(rc == 0);
     CHECK(out.find("Filesystem blocks:                            " + std::to_string(a.size() / 4096)) !=
           std::string::npos);
-    CHECK(out.find("Filesystem root nid:                          0") != std::string::npos);
+    CHECK(out.find("Filesystem root nid:                          3") != std::string::npos);
     CHECK(out.find("sb_csum") != std::string::npos);
 }
 
@@ -389,7 +234,7 @@ TEST_CASE("erofs_layer_writer: the data map locates every regular file's bytes")
 {
     temp_dir dir("erofs-map");
     rich_layer layer;
-    auto map = build(layer.tar.str(), dir / "l.erofs");
+    auto map = build_layer(layer.tar.str(), dir / "l.erofs");
     std::string img = read_all(dir / "l.erofs");
     std::size_t regular = 0;
     for (auto const& [p, n] : layer.expect)
@@ -419,7 +264,7 @@ TEST_CASE("erofs_layer_writer: compact inodes where metadata fits, extended othe
     temp_dir dir("erofs-inode");
     rich_layer layer;
     auto image = dir / "l.erofs";
-    build(layer.tar.str(), image);
+    build_layer(layer.tar.str(), image);
     std::string img = read_all(image);
     auto const* sb = reinterpret_cast<std::byte const*>(img.data()) + 1024;
     std::uint64_t meta = erofs::load_le32(sb + 0x28) * 4096ull;
@@ -442,12 +287,85 @@ TEST_CASE("erofs_layer_writer: compact inodes where metadata fits, extended othe
     CHECK((format_of("many") >> 1) == 2);        // spans blocks, inline tail
 }
 
+TEST_CASE("erofs_layer_writer: shared xattrs and the implicit-directory record")
+{
+    temp_dir dir("erofs-shared");
+    rich_layer layer;
+    build_layer(layer.tar.str(), dir / "l.erofs");
+    auto r = erofs_image_reader::open(dir / "l.erofs");
+    std::map<std::string, erofs_inode_info> nodes;
+    r.walk([&](std::string_view path, erofs_inode_info const& i, error_code&) { nodes[std::string(path)] = i; });
+
+    // user.shared and trusted.tag are stored once; each file keeps two ids and its own user.own inline.
+    CHECK(r.info().xattr_blkaddr == r.info().meta_blkaddr);
+    CHECK(nodes.at("shared/f2").xattr_ibody_size == 12 + 2 * 4 + erofs::xattr_entry_size(3, 1));
+    auto xs = nodes.at("shared/f2").xattrs;
+    std::sort(xs.begin(), xs.end());
+    CHECK(xs == decltype(xs){{"trusted.tag", "shared-trusted-value"}, {"user.own", "2"}, {"user.shared", "one value for many files"}});
+    // Carried once: inline.
+    CHECK(nodes.at("bin/ping").xattr_ibody_size == 12 + erofs::xattr_entry_size(10, 20) + erofs::xattr_entry_size(4, 7));
+
+    // NID 0 is a regular inode no directory names, listing the directories no entry described.
+    REQUIRE(r.info().root_nid != 0);
+    auto rec = r.inode(0);
+    REQUIRE(rec.is_regular());
+    std::string bytes(static_cast<std::size_t>(rec.size), '\0');
+    CHECK(r.read(rec, 0, std::as_writable_bytes(std::span(bytes.data(), bytes.size()))) == bytes.size());
+    std::vector<std::uint64_t> nids;
+    REQUIRE(detail::erofs_meta::parse_implicit_record(std::as_bytes(std::span(bytes.data(), bytes.size())), nids));
+    CHECK(nids == std::vector<std::uint64_t>{nodes.at("implicit").nid, nodes.at("implicit/a").nid,
+                                             nodes.at("implicit/a/b").nid});
+    for (auto const& [p, i] : nodes) CHECK(i.nid != 0);
+
+    // Every directory described (and a "./" entry): no record, the root at NID 0.
+    tar_writer t;
+    t.dir("./");
+    t.dir("d/");
+    t.file("d/f", "x");
+    t.end();
+    build_layer(t.str(), dir / "explicit.erofs");
+    CHECK(erofs_image_reader::open(dir / "explicit.erofs").info().root_nid == 0);
+    // No "./" entry: the root itself is listed.
+    tar_writer u;
+    u.file("f", "x");
+    u.end();
+    build_layer(u.str(), dir / "noroot.erofs");
+    auto nr = erofs_image_reader::open(dir / "noroot.erofs");
+    auto nrec = nr.inode(0);
+    std::string nbytes(static_cast<std::size_t>(nrec.size), '\0');
+    nr.read(nrec, 0, std::as_writable_bytes(std::span(nbytes.data(), nbytes.size())));
+    REQUIRE(detail::erofs_meta::parse_implicit_record(std::as_bytes(std::span(nbytes.data(), nbytes.size())), nids));
+    CHECK(nids == std::vector<std::uint64_t>{nr.info().root_nid});
+    CHECK(run("fsck.erofs " + (dir / "noroot.erofs").string()).first == 0);
+}
+
+TEST_CASE("erofs_layer_writer: every whiteout of a large layer survives")
+{
+    temp_dir dir("erofs-wh");
+    tar_writer t;
+    for (int i = 0; i < 300; ++i) { // whiteouts at every node index, so some grow the node table
+        if (i % 3 == 0) t.file("d/f" + std::to_string(i), "x");
+        t.file("d/.wh.w" + std::to_string(i), "");
+    }
+    t.end();
+    build_layer(t.str(), dir / "w.erofs");
+    auto r = erofs_image_reader::open(dir / "w.erofs");
+    int whiteouts = 0, files = 0;
+    r.walk([&](std::string_view path, erofs_inode_info const& i, error_code&) {
+        if (!path.starts_with("d/")) return;
+        if (i.type() == erofs::s_ifchr && i.rdev == 0 && path.substr(2, 1) == "w") ++whiteouts;
+        if (i.is_regular()) ++files;
+    });
+    CHECK(whiteouts == 300);
+    CHECK(files == 100);
+}
+
 TEST_CASE("erofs_layer_writer: an empty layer is a valid image")
 {
     temp_dir dir("erofs-empty");
     tar_writer t;
     t.end();
-    auto map = build(t.str(), dir / "e.erofs");
+    auto map = build_layer(t.str(), dir / "e.erofs");
     CHECK(map.files.empty());
     CHECK(fs::file_size(dir / "e.erofs") == 4096u * map.total_blocks);
     CHECK(run("fsck.erofs " + (dir / "e.erofs").string()).first == 0);
@@ -577,7 +495,7 @@ TEST_CASE("erofs_layer_writer: unsupported xattrs are dropped with a warning")
     t.file(".wh..wh.plnk", "");
     t.end();
     std::vector<build_warning> warnings;
-    build(t.str(), dir / "w.erofs", {}, &warnings);
+    build_layer(t.str(), dir / "w.erofs", {}, &warnings);
     REQUIRE(warnings.size() == 2);
     CHECK(warnings[0].path == "f");
     CHECK(warnings[0].message.find("system.nfs4_acl") != std::string::npos);

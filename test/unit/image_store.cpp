@@ -1,5 +1,6 @@
 #include <ocistore/basic_image_store.hpp>
 
+#include <ocistore/builder/erofs_builder.hpp>
 #include <ocistore/builder/null_builder.hpp>
 #include <ocistore/builder/rootfs_builder.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
@@ -160,7 +161,7 @@ TEST_CASE("a cold pull verifies and keeps every blob, records the reference, and
     CHECK(kinds[1] == progress_kind::resolved);
     CHECK(kinds.back() == progress_kind::complete);
     CHECK(log.count(progress_kind::download_complete) == 3);
-    CHECK(log.count(progress_kind::build_complete) == 3);
+    CHECK(log.count(progress_kind::build_complete) == 0); // blobs only: nothing is built
     CHECK(log.count(progress_kind::compose_complete) == 1);
 
     auto listed = store.list();
@@ -746,4 +747,113 @@ TEST_CASE("the cache root is an OCI image layout that skopeo and umoci read")
                                                       ref.str() + " " + (out / "rootfs").string() + " 2>&1", "");
         CHECK_MESSAGE(std::filesystem::exists(out / "rootfs" / "layer3" / "f2"), unpack);
     }
+}
+
+TEST_CASE("prune deletes the artifacts no recorded image uses")
+{
+    temp_dir root;
+    memory_transport t;
+    std::string const shared = make_layer_tar(7);
+    publish_image(t, "lib/one", "v1", {{shared}, {make_layer_tar(8)}});
+    publish_image(t, "lib/two", "v1", {{shared}, {make_layer_tar(9)}});
+    auto store = make_rootfs_store(root.path(), t);
+    auto one = store.pull(image_reference::parse("lib/one:v1"), opts_for());
+    auto two = store.pull(image_reference::parse("lib/two:v1"), opts_for());
+    store.remove(image_reference::parse("lib/one:v1"));
+
+    auto dry = store.prune({.dry_run = true});
+    CHECK(dry.layer_artifacts == 1);
+    CHECK(dry.image_artifacts == 1);
+    CHECK(std::filesystem::exists(one.layers[1].artifacts.at(0)));
+
+    auto report = store.prune();
+    CHECK(report.layer_artifacts == 1);
+    CHECK(report.image_artifacts == 1);
+    CHECK(report.bytes == dry.bytes);
+    CHECK_FALSE(std::filesystem::exists(one.layers[1].artifacts.at(0)));
+    CHECK_FALSE(std::filesystem::exists(one.image_artifacts.at(0)));
+    CHECK(std::filesystem::exists(one.layers[0].artifacts.at(0))); // shared with two
+    t.reset_counters();
+    CHECK(store.pull(image_reference::parse("lib/two:v1"), opts_for()).cached);
+    CHECK(t.requests() == 0);
+    static_cast<void>(two);
+}
+
+TEST_CASE("blobs only: diff_ids are checked when a builder consumes the blob, or at once with verify_diff_ids")
+{
+    memory_transport t;
+    auto blob = gzip_compress(make_layer_tar(1));
+    publish_crafted(t, blob, std::string(media_types::oci_layer_tar_gzip), static_cast<std::int64_t>(blob.size()),
+                    {digest_of<sha256_hasher>(std::string("not the layer"))});
+    auto const ref = image_reference::parse("lib/app:v1");
+    temp_dir root;
+    {
+        auto store = make_blob_store(root.path(), t);
+        CHECK_FALSE(store.pull(ref, opts_for()).cached); // the blob itself is what the manifest says
+        temp_dir strict;
+        auto checked = make_blob_store(strict.path(), t);
+        auto o = opts_for();
+        o.verify_diff_ids = true;
+        error_code ec;
+        checked.pull(ref, o, ec);
+        CHECK(ec == error::diff_id_mismatch);
+    }
+    // A builder consuming the kept blob checks the diff_id, without downloading it again.
+    t.reset_counters();
+    auto store = make_rootfs_store(root.path(), t);
+    error_code ec;
+    std::string why;
+    store.pull(ref, opts_for(), ec, &why);
+    CHECK(ec == error::diff_id_mismatch);
+    CHECK(t.bytes_served(digest_of<sha256_hasher>(blob)) == 0);
+}
+
+TEST_CASE("with erofs_builder: layer images, fsmeta and VMDK, shared across images and pruned with them")
+{
+    using erofs_store = basic_image_store<memory_transport, sha256_hasher, flock_lock, erofs_builder>;
+    temp_dir root;
+    memory_transport t;
+    std::string const shared = make_layer_tar(7);
+    publish_image(t, "lib/one", "v1", {{shared}, {make_layer_tar(8), layer_compression::zstd}});
+    publish_image(t, "lib/two", "v1", {{shared, layer_compression::none}, {make_layer_tar(9)}});
+    erofs_store store(root.path(), t, flock_lock(root / "locks"), erofs_builder(root.path()));
+    auto one = store.pull(image_reference::parse("lib/one:v1"), opts_for());
+    CHECK(one.artifact_kind == "erofs");
+    REQUIRE(one.layers.size() == 2);
+    for (auto const& l : one.layers) {
+        REQUIRE(l.artifacts.size() == 1);
+        CHECK(l.artifacts[0] == root / "layers" / (l.diff_id.path_safe() + ".erofs"));
+        CHECK(std::filesystem::file_size(l.artifacts[0]) % 4096 == 0);
+    }
+    REQUIRE(one.image_artifacts.size() == 2);
+    CHECK(one.image_artifacts[0] == root / "fsmeta" / (one.manifest_digest.path_safe() + ".erofs"));
+    CHECK(one.image_artifacts[1] == root / "vmdk" / (one.manifest_digest.path_safe() + ".vmdk"));
+    CHECK(read_file(one.image_artifacts[1]).find("twoGbMaxExtentFlat") != std::string::npos);
+
+    // The shared layer (another blob, the same diff_id) is neither downloaded nor built again.
+    auto two = store.pull(image_reference::parse("lib/two:v1"), opts_for());
+    CHECK_FALSE(two.layers[0].downloaded);
+    CHECK(two.layers[0].artifacts == one.layers[0].artifacts);
+    t.reset_counters();
+    auto cached = store.pull(image_reference::parse("lib/one:v1"), opts_for());
+    CHECK(cached.cached);
+    CHECK(cached.image_artifacts == one.image_artifacts);
+    CHECK(t.requests() == 0);
+
+    // A damaged fsmeta is a miss that the next pull repairs without downloading anything.
+    std::filesystem::resize_file(one.image_artifacts[0], 4096);
+    auto repaired = store.pull(image_reference::parse("lib/one:v1"), opts_for());
+    CHECK_FALSE(repaired.cached);
+    CHECK(repaired.downloaded_bytes == 0);
+    CHECK(store.pull(image_reference::parse("lib/one:v1"), opts_for()).cached);
+
+    store.remove(image_reference::parse("lib/one:v1"));
+    auto report = store.prune();
+    CHECK(report.layer_artifacts == 1);
+    CHECK(report.image_artifacts == 1);
+    CHECK_FALSE(std::filesystem::exists(one.layers[1].artifacts[0]));
+    CHECK_FALSE(std::filesystem::exists(one.image_artifacts[0]));
+    CHECK_FALSE(std::filesystem::exists(one.image_artifacts[1]));
+    CHECK(std::filesystem::exists(one.layers[0].artifacts[0]));
+    CHECK(store.pull(image_reference::parse("lib/two:v1"), opts_for()).cached);
 }

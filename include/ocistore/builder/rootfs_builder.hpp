@@ -6,6 +6,7 @@
 #include <ocistore/byte_source_ref.hpp>
 #include <ocistore/digest.hpp>
 #include <ocistore/error.hpp>
+#include <ocistore/store_types.hpp>
 #include <ocistore/tar_entry.hpp>
 
 #include <cstdint>
@@ -177,6 +178,12 @@ public:
     OCISTORE_DECL std::vector<std::filesystem::path> artifact_paths(layer_result const& layer) const;
     /// The files of a held image: {its image directory}.
     OCISTORE_DECL std::vector<std::filesystem::path> artifact_paths(image_result const& image) const;
+
+    /** Deletes the layer trees of diff_ids outside `live_layers` and the image trees of keys
+        outside `live_images` (or, with `options.dry_run`, only reports them), adding each to
+        `report`. Models prunable_artifact_builder; the caller excludes concurrent pulls. */
+    OCISTORE_DECL void prune_artifacts(std::span<digest const> live_layers, std::span<digest const> live_images,
+                                       prune_options const& options, prune_report& report, error_code& ec);
 
     /// Starts a layer: makes its temporary directory. Fails with an errno (e.g. the work directory is not writable).
     OCISTORE_DECL layer_sink begin_layer(layer_info const& info, error_code& ec, std::string* why = nullptr);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,13 @@ OCISTORE_DECL std::optional<std::uint64_t> regular_file_size(std::filesystem::pa
 /// Removes stale temporaries: entries of `tmp/` and `.*.tmp.*` files of the blob directories older than `grace`.
 OCISTORE_DECL void collect_temporaries(store_layout const& layout, prune_options const& options,
                                        prune_report& report, error_code& ec);
+
+/** Deletes the entries `<dir>/<alg>_<hex><suffix>` (files or trees) whose digest is not in
+    `keep` (sorted), adding them to `report` and returning how many (in a dry run: would be).
+    Entries whose name is not of that form are left alone. */
+OCISTORE_DECL std::uint64_t prune_keyed_entries(std::filesystem::path const& dir, std::string_view suffix,
+                                                std::span<digest const> keep, prune_options const& options,
+                                                prune_report& report, error_code& ec);
 
 /// The total size of a file or directory tree (not following symlinks); 0 when absent.
 OCISTORE_DECL std::uint64_t tree_size(std::filesystem::path const& path) noexcept;

@@ -24,8 +24,8 @@ inline constexpr std::array<std::uint32_t, 256> erofs_crc32c_table = [] {
 } // namespace ocistore::detail
 
 /** The subset of the EROFS on-disk format that ocistore writes: 4 KiB blocks, uncompressed
-    flat inodes (plain and tail-inline), compact and extended inodes, inline xattrs,
-    directories. Everything on disk is little-endian. The authoritative definition is the
+    flat inodes (plain and tail-inline), chunk-based inodes with a device table, compact and
+    extended inodes, inline and shared xattrs, directories. Everything on disk is little-endian. The authoritative definition is the
     Linux kernel's fs/erofs/erofs_fs.h; the encoders here are written from it. */
 namespace ocistore::erofs {
 
@@ -44,9 +44,16 @@ inline constexpr std::uint32_t max_name_length = 255;
 inline constexpr std::uint32_t null_addr = 0xFFFFFFFF;       ///< "no block"
 
 inline constexpr std::uint32_t feature_compat_sb_chksum = 0x1;
+inline constexpr std::uint32_t feature_incompat_chunked_file = 0x4; ///< chunk-based inodes
+inline constexpr std::uint32_t feature_incompat_device_table = 0x8; ///< extra devices (devt_slotoff, extra_devices)
+
+inline constexpr std::uint32_t devt_slot_size = 128;         ///< one extra-device table slot
+inline constexpr std::uint32_t chunk_index_size = 8;         ///< {le16 advise, le16 device_id, le32 blkaddr}
+inline constexpr std::uint16_t chunk_format_indexes = 0x20;  ///< i_u of a chunk-based inode: indexes | (chunkbits − 12)
+inline constexpr std::uint32_t max_chunk_bits = block_size_bits + 31; ///< the 5-bit chunk blkbits field's limit
 
 /// Data layouts (bits 1..3 of i_format).
-enum class data_layout : std::uint16_t { flat_plain = 0, flat_inline = 2 };
+enum class data_layout : std::uint16_t { flat_plain = 0, flat_inline = 2, chunk_based = 4 };
 
 /// Directory entry file types (the generic FT_* values).
 enum class file_type : std::uint8_t {
@@ -122,6 +129,9 @@ struct superblock {
     std::uint32_t xattr_blkaddr = 0;
     std::array<std::byte, 16> uuid{};
     std::array<std::byte, 16> volume_name{};
+    std::uint32_t feature_incompat = 0;
+    std::uint16_t extra_devices = 0;    ///< device table slots
+    std::uint16_t devt_slotoff = 0;     ///< device table byte offset / 128
 
     /// Encodes the 128 bytes at offset 1024 (checksum field zero).
     void encode(std::span<std::byte, superblock_size> out) const noexcept
@@ -140,15 +150,22 @@ struct superblock {
         store_le32(p + 0x2C, xattr_blkaddr);
         for (std::size_t i = 0; i < 16; ++i) p[0x30 + i] = uuid[i];
         for (std::size_t i = 0; i < 16; ++i) p[0x40 + i] = volume_name[i];
+        store_le32(p + 0x50, feature_incompat);
+        store_le16(p + 0x56, extra_devices);
+        store_le16(p + 0x58, devt_slotoff);
     }
 };
 
-/** Encodes block 0 of an image: zeros, the superblock at 1024, and its CRC32C (set when
+/** Encodes block 0 of an image: zeros, the superblock at 1024, the first bytes of `after`
+    (e.g. device table slots) at 1152, and the CRC32C over [1024, 4096) (set when
     `sb.feature_compat` has SB_CHKSUM). */
-inline void encode_block0(superblock const& sb, std::span<std::byte, block_size> out) noexcept
+inline void encode_block0(superblock const& sb, std::span<std::byte, block_size> out,
+                          std::span<std::byte const> after = {}) noexcept
 {
     for (auto& b : out) b = std::byte{0};
     sb.encode(out.subspan<superblock_offset, superblock_size>());
+    std::size_t const room = block_size - superblock_offset - superblock_size;
+    for (std::size_t i = 0; i < after.size() && i < room; ++i) out[superblock_offset + superblock_size + i] = after[i];
     if (sb.feature_compat & feature_compat_sb_chksum) {
         std::uint32_t crc = crc32c(0xFFFFFFFFu, std::span<std::byte const>(out.data() + superblock_offset,
                                                                           block_size - superblock_offset));
@@ -203,6 +220,25 @@ inline void encode_extended(inode_fields const& f, std::span<std::byte, extended
     store_le64(p + 0x20, f.mtime);
     store_le32(p + 0x28, f.mtime_nsec);
     store_le32(p + 0x2C, f.nlink);
+}
+
+/// Encodes an 8-byte chunk index.
+inline void encode_chunk_index(std::uint16_t device_id, std::uint32_t blkaddr,
+                               std::span<std::byte, chunk_index_size> out) noexcept
+{
+    store_le16(out.data(), 0);
+    store_le16(out.data() + 2, device_id);
+    store_le32(out.data() + 4, blkaddr);
+}
+
+/// Encodes a 128-byte device table slot: `tag` (truncated to 64 bytes, NUL-padded), blocks, mapped_blkaddr.
+inline void encode_device_slot(std::string_view tag, std::uint32_t blocks, std::uint32_t mapped_blkaddr,
+                               std::span<std::byte, devt_slot_size> out) noexcept
+{
+    for (auto& b : out) b = std::byte{0};
+    for (std::size_t i = 0; i < tag.size() && i < 64; ++i) out[i] = std::byte(static_cast<unsigned char>(tag[i]));
+    store_le32(out.data() + 64, blocks);
+    store_le32(out.data() + 68, mapped_blkaddr);
 }
 
 /// Encodes a 12-byte directory entry.

@@ -44,9 +44,14 @@ struct layer_data_map {
     Regular-file data is written to `fd` as it arrives, block-aligned and uncompressed
     (FLAT_PLAIN, never tail-inlined), in arrival order from block 1; only metadata stays in
     memory. finish() appends the inodes (compact where the metadata fits, extended
-    otherwise), directory and symlink blocks, then writes the superblock with its CRC32C and
+    otherwise), the shared xattrs (a name and value carried by several inodes, where sharing
+    is smaller), directory and symlink blocks, then writes the superblock with its CRC32C and
     sizes the file to a whole number of blocks. The same entries and options give the same
     bytes.
+
+    Directories no entry described (missing parents, and the root without a "." entry) are
+    listed in a record at NID 0 that no directory names (detail/erofs_metadata.hpp), so that
+    write_fsmeta() keeps a lower layer's metadata for them; the mounted tree does not show it.
 
     Tar semantics: the last entry for a path wins (a directory over a directory keeps the
     children); missing parents are created (0755, root, the image build time); the "." entry

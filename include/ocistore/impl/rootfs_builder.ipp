@@ -5,6 +5,7 @@
 #include <ocistore/builder/rootfs_builder.hpp>
 #include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/safe_fs.hpp>
+#include <ocistore/detail/store_layout.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -1297,6 +1298,19 @@ OCISTORE_DECL std::vector<std::filesystem::path> rootfs_builder::artifact_paths(
 OCISTORE_DECL std::vector<std::filesystem::path> rootfs_builder::artifact_paths(image_result const& image) const
 {
     return {image_directory(image.key)};
+}
+
+OCISTORE_DECL void rootfs_builder::prune_artifacts(std::span<digest const> live_layers,
+                                                   std::span<digest const> live_images, prune_options const& options,
+                                                   prune_report& report, error_code& ec)
+{
+    std::vector<digest> layers(live_layers.begin(), live_layers.end());
+    std::vector<digest> images(live_images.begin(), live_images.end());
+    std::sort(layers.begin(), layers.end());
+    std::sort(images.begin(), images.end());
+    report.image_artifacts += detail::prune_keyed_entries(config_->images, "", images, options, report, ec);
+    if (ec) return;
+    report.layer_artifacts += detail::prune_keyed_entries(config_->layers, "", layers, options, report, ec);
 }
 
 OCISTORE_DECL rootfs_builder::layer_sink rootfs_builder::begin_layer(layer_info const& info, error_code& ec,

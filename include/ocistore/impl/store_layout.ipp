@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -184,6 +185,38 @@ OCISTORE_DECL std::uint64_t tree_size(std::filesystem::path const& path) noexcep
         if (it->is_regular_file(fec) && !it->is_symlink(fec)) total += it->file_size(fec);
     }
     return total;
+}
+
+OCISTORE_DECL std::uint64_t prune_keyed_entries(std::filesystem::path const& dir, std::string_view suffix,
+                                                std::span<digest const> keep, prune_options const& options,
+                                                prune_report& report, error_code& ec)
+{
+    ec.clear();
+    std::uint64_t count = 0;
+    std::error_code it_ec;
+    std::vector<std::filesystem::path> doomed;
+    for (auto it = std::filesystem::directory_iterator(dir, it_ec); !it_ec && it != std::filesystem::directory_iterator();
+         it.increment(it_ec)) {
+        std::string const name = it->path().filename().string();
+        if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+            continue;
+        error_code dec;
+        auto d = digest::from_path_safe(std::string_view(name).substr(0, name.size() - suffix.size()), dec);
+        if (dec || std::binary_search(keep.begin(), keep.end(), d)) continue;
+        doomed.push_back(it->path());
+    }
+    for (auto const& p : doomed) {
+        std::uint64_t const bytes = tree_size(p);
+        if (!options.dry_run) {
+            std::error_code rec;
+            std::filesystem::remove_all(p, rec);
+            if (rec) return ec = rec, count;
+        }
+        ++count;
+        report.bytes += bytes;
+        report.removed.push_back(p);
+    }
+    return count;
 }
 
 OCISTORE_DECL void collect_temporaries(store_layout const& layout, prune_options const& options, prune_report& report,
