@@ -93,8 +93,6 @@ private:
     std::uint64_t bytes_ = 0;
 };
 
-inline error_code errno_code() noexcept { return {errno, std::system_category()}; }
-
 } // namespace detail
 
 /** The image store: pulls OCI images into a cache root that is a valid OCI image layout,
@@ -311,7 +309,7 @@ public:
     {
         ec.clear();
         auto guard = lock_.acquire(detail::index_lock_key, lock_mode::exclusive, ec);
-        if (ec) return set_reason(why, "cannot lock the index: " + ec.message()), 0;
+        if (ec) return detail::set_why(why, "cannot lock the index: " + ec.message()), 0;
         auto records = detail::read_index_records(layout_, ec, why);
         if (ec) return 0;
         auto const before = records.size();
@@ -323,7 +321,7 @@ public:
         std::size_t const removed = before - records.size();
         if (removed == 0) {
             ec = make_error_code(error::not_found);
-            return set_reason(why, "no image named " + std::string(name) + " in the cache"), 0;
+            return detail::set_why(why, "no image named " + std::string(name) + " in the cache"), 0;
         }
         detail::write_index_records(layout_, records, options_.durable, ec, why);
         return ec ? 0 : removed;
@@ -352,7 +350,7 @@ public:
         prune_report report;
         if (!std::filesystem::exists(layout_.root)) return report;
         auto gc = lock_.acquire(detail::gc_lock_key, lock_mode::exclusive, ec);
-        if (ec) return set_reason(why, "cannot lock the cache for pruning: " + ec.message()), report;
+        if (ec) return detail::set_why(why, "cannot lock the cache for pruning: " + ec.message()), report;
         auto records = detail::read_index_records(layout_, ec, why);
         if (ec) return report;
         std::set<digest> live_blobs;
@@ -363,14 +361,14 @@ public:
             live_images.insert(r.manifest_digest);
             if (r.index_digest) live_blobs.insert(*r.index_digest);
             error_code mec;
-            auto text = detail::read_small_file(layout_.blob(r.manifest_digest), max_manifest_size, mec);
+            auto text = detail::safe_fs::read_small_file(layout_.blob(r.manifest_digest), max_manifest_size, mec);
             if (mec) continue;
             auto doc = parse_manifest(text, r.media_type, mec);
             if (mec || doc.is_index()) continue;
             auto const& m = doc.manifest();
             live_blobs.insert(m.config.digest);
             for (auto const& l : m.layers) live_blobs.insert(l.digest);
-            auto ctext = detail::read_small_file(layout_.blob(m.config.digest), max_config_default, mec);
+            auto ctext = detail::safe_fs::read_small_file(layout_.blob(m.config.digest), max_config_default, mec);
             if (mec) continue;
             auto cfg = parse_image_config(ctext, mec);
             if (mec) continue;
@@ -393,7 +391,7 @@ public:
                     std::filesystem::remove(f->path(), rec);
                     if (rec) {
                         ec = rec;
-                        return set_reason(why, "cannot remove " + f->path().string() + ": " + rec.message()), report;
+                        return detail::set_why(why, "cannot remove " + f->path().string() + ": " + rec.message()), report;
                     }
                 }
                 ++report.blobs;
@@ -406,10 +404,10 @@ public:
             std::vector<digest> const keep_images(live_images.begin(), live_images.end());
             builder_.prune_artifacts(std::span<digest const>(keep_layers), std::span<digest const>(keep_images),
                                      options, report, ec);
-            if (ec) return set_reason(why, "cannot prune artifacts: " + ec.message()), report;
+            if (ec) return detail::set_why(why, "cannot prune artifacts: " + ec.message()), report;
         }
         detail::collect_temporaries(layout_, options, report, ec);
-        if (ec) set_reason(why, "cannot remove temporaries: " + ec.message());
+        if (ec) detail::set_why(why, "cannot remove temporaries: " + ec.message());
         return report;
     }
     /// @throws system_error.
@@ -443,11 +441,6 @@ private:
         return ev;
     }
 
-    static void set_reason(std::string* why, std::string text)
-    {
-        if (why) *why = std::move(text);
-    }
-
     bool verifiable(digest const& d) const { return d.algorithm() == std::string_view(Hasher::algorithm); }
 
     /// Reads a blob from the cache and checks its size and digest; empty when absent or bad.
@@ -455,7 +448,7 @@ private:
     {
         if (!verifiable(d)) return std::nullopt;
         error_code ec;
-        auto text = detail::read_small_file(layout_.blob(d), limit, ec);
+        auto text = detail::safe_fs::read_small_file(layout_.blob(d), limit, ec);
         if (ec || digest_of<Hasher>(text) != d) return std::nullopt;
         return text;
     }
@@ -554,7 +547,7 @@ private:
             return;
         std::filesystem::create_directories(path.parent_path(), ec);
         if (!ec) write_file_atomically(path, bytes, atomic_file_options{.durable = options_.durable}, ec);
-        if (ec) set_reason(why, "cannot write " + path.string() + ": " + ec.message());
+        if (ec) detail::set_why(why, "cannot write " + path.string() + ": " + ec.message());
     }
 
     /// Fetches a manifest and verifies it against `expected` (digest and size) when given.
@@ -563,31 +556,31 @@ private:
     {
         auto const accept = std::span<std::string_view const>(media_types::default_accept);
         fetched_manifest fm = transport_.fetch_manifest(ref, accept, ec);
-        if (ec) return set_reason(why, "cannot fetch the manifest of " + ref.str() + ": " + ec.message()), manifest_document{};
+        if (ec) return detail::set_why(why, "cannot fetch the manifest of " + ref.str() + ": " + ec.message()), manifest_document{};
         actual = digest_of<Hasher>(fm.bytes);
         std::optional<digest> want = expected ? std::optional<digest>(expected->digest) : ref.digest();
         if (want) {
             if (!verifiable(*want)) {
                 ec = make_error_code(error::unsupported_digest_algorithm);
-                return set_reason(why, "cannot verify " + want->str() + " with " + std::string(Hasher::algorithm)),
+                return detail::set_why(why, "cannot verify " + want->str() + " with " + std::string(Hasher::algorithm)),
                        manifest_document{};
             }
             if (actual != *want) {
                 ec = make_error_code(error::digest_mismatch);
-                return set_reason(why, "manifest of " + ref.str() + ": expected " + want->str() + ", content hashes to " +
+                return detail::set_why(why, "manifest of " + ref.str() + ": expected " + want->str() + ", content hashes to " +
                                            actual.str()),
                        manifest_document{};
             }
         }
         if (expected && static_cast<std::uint64_t>(expected->size) != fm.bytes.size()) {
             ec = make_error_code(error::size_mismatch);
-            return set_reason(why, "manifest " + expected->digest.str() + ": index says " + std::to_string(expected->size) +
+            return detail::set_why(why, "manifest " + expected->digest.str() + ": index says " + std::to_string(expected->size) +
                                        " bytes, got " + std::to_string(fm.bytes.size())),
                    manifest_document{};
         }
         std::string pwhy;
         auto doc = parse_manifest(fm.bytes, fm.media_type, ec, &pwhy);
-        if (ec) return set_reason(why, "manifest of " + ref.str() + ": " + (pwhy.empty() ? ec.message() : pwhy)), doc;
+        if (ec) return detail::set_why(why, "manifest of " + ref.str() + ": " + (pwhy.empty() ? ec.message() : pwhy)), doc;
         return doc;
     }
 
@@ -598,37 +591,36 @@ private:
         ec.clear();
         if (!verifiable(desc.digest)) {
             ec = make_error_code(error::unsupported_digest_algorithm);
-            return set_reason(why, "cannot verify config " + desc.digest.str()), std::string{};
+            return detail::set_why(why, "cannot verify config " + desc.digest.str()), std::string{};
         }
         if (desc.size < 0 || static_cast<std::uint64_t>(desc.size) > opts.max_config_size) {
             ec = make_error_code(error::too_large);
-            return set_reason(why, "config " + desc.digest.str() + " declares " + std::to_string(desc.size) +
+            return detail::set_why(why, "config " + desc.digest.str() + " declares " + std::to_string(desc.size) +
                                        " bytes, over the limit of " + std::to_string(opts.max_config_size)),
                    std::string{};
         }
         if (!opts.force)
             if (auto cached = read_cached_blob(desc.digest, opts.max_config_size)) return std::move(*cached);
         auto reader = transport_.open_blob(ref, desc.digest, 0, ec);
-        if (ec) return set_reason(why, "cannot fetch config " + desc.digest.str() + ": " + ec.message()), std::string{};
+        if (ec) return detail::set_why(why, "cannot fetch config " + desc.digest.str() + ": " + ec.message()), std::string{};
         std::string text;
         std::array<std::byte, 16384> buf;
         for (;;) {
             std::size_t n = reader.read_some(buf, ec);
-            if (ec) return set_reason(why, "config " + desc.digest.str() + ": " + ec.message()), std::string{};
+            if (ec) return detail::set_why(why, "config " + desc.digest.str() + ": " + ec.message()), std::string{};
             if (n == 0) break;
             text.append(reinterpret_cast<char const*>(buf.data()), n);
             if (text.size() > static_cast<std::uint64_t>(desc.size)) break;
         }
         if (text.size() != static_cast<std::uint64_t>(desc.size)) {
             ec = make_error_code(error::size_mismatch);
-            return set_reason(why, "config " + desc.digest.str() + ": expected " + std::to_string(desc.size) +
+            return detail::set_why(why, "config " + desc.digest.str() + ": expected " + std::to_string(desc.size) +
                                        " bytes, got " + (text.size() > static_cast<std::uint64_t>(desc.size) ? "more" : std::to_string(text.size()))),
                    std::string{};
         }
-        if (digest_of<Hasher>(text) != desc.digest) {
+        if (auto const actual = digest_of<Hasher>(text); actual != desc.digest) {
             ec = make_error_code(error::digest_mismatch);
-            return set_reason(why, "config: expected " + desc.digest.str() + ", content hashes to " +
-                                       digest_of<Hasher>(text).str()),
+            return detail::set_why(why, "config: expected " + desc.digest.str() + ", content hashes to " + actual.str()),
                    std::string{};
         }
         store_blob(desc.digest, text, ec, why);
@@ -651,7 +643,7 @@ private:
     {
         layer_info info{*t.diff_id, t.index};
         auto sink = builder_.begin_layer(info, ec);
-        if (ec) return set_reason(why, "layer " + std::to_string(t.index) + ": cannot start the build: " + ec.message()), std::nullopt;
+        if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + ": cannot start the build: " + ec.message()), std::nullopt;
         progress_event started = layer_event(t, progress_kind::build_started);
         job.emit(started);
         detail::progress_throttle throttle(opts.progress_bytes, opts.progress_interval);
@@ -672,7 +664,7 @@ private:
         io.decompress = opts.decompress;
         std::string iwhy;
         auto measured = ingest_layer<Hasher>(source, counted, io, ec, &iwhy);
-        if (ec) return set_reason(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + iwhy), std::nullopt;
+        if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + iwhy), std::nullopt;
         std::string fwhy;
         auto prepared = [&] {
             if constexpr (requires { sink.finish(ec, &fwhy); })
@@ -680,11 +672,11 @@ private:
             else
                 return sink.finish(ec);
         }();
-        if (ec) return set_reason(why, "layer " + std::to_string(t.index) + ": " + (fwhy.empty() ? ec.message() : fwhy)), std::nullopt;
+        if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + ": " + (fwhy.empty() ? ec.message() : fwhy)), std::nullopt;
         publish(ec, why);
         if (ec) return std::nullopt;
         auto result = builder_.commit_layer(std::move(prepared), ec);
-        if (ec) return set_reason(why, "layer " + std::to_string(t.index) + ": cannot publish: " + ec.message()), std::nullopt;
+        if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + ": cannot publish: " + ec.message()), std::nullopt;
         progress_event done = layer_event(t, progress_kind::build_complete);
         done.current = measured.uncompressed_size;
         done.entries = measured.entries;
@@ -714,15 +706,15 @@ private:
         basic_prefetch_source<Source> ahead(source);
         basic_hashing_source<basic_prefetch_source<Source>, Hasher> hashed(ahead);
         drain(hashed, ec);
-        if (ec) return set_reason(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + ec.message()), std::nullopt;
+        if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + ec.message()), std::nullopt;
         auto const size = static_cast<std::uint64_t>(t.blob->size);
         if (hashed.bytes() != size) {
             ec = make_error_code(error::size_mismatch);
-            return set_reason(why, "layer blob: expected " + std::to_string(size) + " bytes, read " + std::to_string(hashed.bytes())), std::nullopt;
+            return detail::set_why(why, "layer blob: expected " + std::to_string(size) + " bytes, read " + std::to_string(hashed.bytes())), std::nullopt;
         }
         if (auto const d = hashed.finish_digest(); d != t.blob->digest) {
             ec = make_error_code(error::digest_mismatch);
-            return set_reason(why, "layer blob: expected " + t.blob->digest.str() + ", content hashes to " + d.str()), std::nullopt;
+            return detail::set_why(why, "layer blob: expected " + t.blob->digest.str() + ", content hashes to " + d.str()), std::nullopt;
         }
         publish(ec, why);
         if (ec) return std::nullopt;
@@ -755,9 +747,9 @@ private:
         if (!opts.force && layer_held(blob, *t.diff_id, held)) return reused(std::move(held));
 
         auto blob_guard = lock_.acquire(detail::blob_lock_key(blob.digest), lock_mode::exclusive, ec);
-        if (ec) return set_reason(why, "cannot lock blob " + blob.digest.str() + ": " + ec.message()), std::nullopt;
+        if (ec) return detail::set_why(why, "cannot lock blob " + blob.digest.str() + ": " + ec.message()), std::nullopt;
         auto build_guard = lock_.acquire(detail::layer_lock_key(*t.diff_id), lock_mode::exclusive, ec);
-        if (ec) return set_reason(why, "cannot lock layer " + t.diff_id->str() + ": " + ec.message()), std::nullopt;
+        if (ec) return detail::set_why(why, "cannot lock layer " + t.diff_id->str() + ": " + ec.message()), std::nullopt;
         if (!opts.force && layer_held(blob, *t.diff_id, held)) return reused(std::move(held));
 
         auto const final_path = layout_.blob(blob.digest);
@@ -782,7 +774,7 @@ private:
                     // hostile archive): report it. Otherwise the copy was damaged: fetch again.
                     if (ec == condition::transient || ec == condition::storage || ec == make_error_code(error::cancelled) ||
                         kept_blob_intact(final_path, blob))
-                        return set_reason(why, iwhy), std::nullopt;
+                        return detail::set_why(why, iwhy), std::nullopt;
                 }
                 std::error_code rec;
                 std::filesystem::remove(final_path, rec); // corrupt: download again
@@ -792,17 +784,17 @@ private:
         // Download, resuming from a .part when one is usable.
         auto const part = layout_.part(blob.digest);
         std::filesystem::create_directories(part.parent_path(), ec);
-        if (ec) return set_reason(why, "cannot create " + part.parent_path().string() + ": " + ec.message()), std::nullopt;
+        if (ec) return detail::set_why(why, "cannot create " + part.parent_path().string() + ": " + ec.message()), std::nullopt;
         int fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) return ec = detail::errno_code(), set_reason(why, "cannot open " + part.string() + ": " + ec.message()), std::nullopt;
+        if (fd < 0) return ec = detail::errno_code(errno), detail::set_why(why, "cannot open " + part.string() + ": " + ec.message()), std::nullopt;
         detail::safe_fs::unique_fd part_fd(fd);
         struct stat st {};
-        if (::fstat(fd, &st) != 0) return ec = detail::errno_code(), std::nullopt;
+        if (::fstat(fd, &st) != 0) return ec = detail::errno_code(errno), std::nullopt;
         std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
         auto truncate_part = [&]() -> bool {
             if (::ftruncate(fd, 0) != 0) {
-                ec = detail::errno_code();
-                set_reason(why, "cannot truncate " + part.string() + ": " + ec.message());
+                ec = detail::errno_code(errno);
+                detail::set_why(why, "cannot truncate " + part.string() + ": " + ec.message());
                 return false;
             }
             have = 0;
@@ -815,11 +807,11 @@ private:
             std::uint64_t replay = have;
             if (have < size) {
                 auto reader = transport_.open_blob(*t.ref, blob.digest, have, ec);
-                if (ec) return set_reason(why, "layer " + std::to_string(t.index) + ": cannot fetch " + blob.digest.str() + ": " + ec.message()), std::nullopt;
+                if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + ": cannot fetch " + blob.digest.str() + ": " + ec.message()), std::nullopt;
                 if (reader.offset() != have) {
                     if (reader.offset() != 0) {
                         ec = make_error_code(error::protocol_error);
-                        return set_reason(why, "blob " + blob.digest.str() + ": asked for offset " + std::to_string(have) +
+                        return detail::set_why(why, "blob " + blob.digest.str() + ": asked for offset " + std::to_string(have) +
                                                    ", served from " + std::to_string(reader.offset())),
                                std::nullopt;
                     }
@@ -856,13 +848,13 @@ private:
             auto publish = [&](error_code& pec, std::string* pwhy) {
                 pec.clear();
                 if (options_.durable && ::fdatasync(fd) != 0) {
-                    pec = detail::errno_code();
-                    return set_reason(pwhy, "cannot sync " + part.string() + ": " + pec.message());
+                    pec = detail::errno_code(errno);
+                    return detail::set_why(pwhy, "cannot sync " + part.string() + ": " + pec.message());
                 }
                 if (opts.keep_layer_blobs) {
                     if (::rename(part.c_str(), final_path.c_str()) != 0) {
-                        pec = detail::errno_code();
-                        return set_reason(pwhy, "cannot publish " + final_path.string() + ": " + pec.message());
+                        pec = detail::errno_code(errno);
+                        return detail::set_why(pwhy, "cannot publish " + final_path.string() + ": " + pec.message());
                     }
                     if (options_.durable) fsync_directory(final_path.parent_path(), pec);
                 } else {
@@ -901,13 +893,13 @@ private:
                 ::unlink(part.c_str());
                 if (retry_fresh) {
                     int const nfd = ::open(part.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-                    if (nfd < 0) return ec = detail::errno_code(), std::nullopt;
+                    if (nfd < 0) return ec = detail::errno_code(errno), std::nullopt;
                     part_fd = detail::safe_fs::unique_fd(nfd);
                     fd = nfd;
                     continue;
                 }
             }
-            set_reason(why, iwhy);
+            detail::set_why(why, iwhy);
             return std::nullopt;
         }
     }
@@ -960,9 +952,9 @@ private:
         detail::ensure_store_layout(layout_, options_.durable, ec, why);
         if (ec) return r;
         auto gc = lock_.acquire(detail::gc_lock_key, lock_mode::shared, ec);
-        if (ec) return set_reason(why, "cannot lock the cache: " + ec.message()), r;
+        if (ec) return detail::set_why(why, "cannot lock the cache: " + ec.message()), r;
         auto ref_guard = lock_.acquire(detail::reference_lock_key(record_name, wanted), lock_mode::exclusive, ec);
-        if (ec) return set_reason(why, "cannot lock " + record_name + ": " + ec.message()), r;
+        if (ec) return detail::set_why(why, "cannot lock " + record_name + ": " + ec.message()), r;
         if (opts.policy == pull_policy::if_missing && !opts.force) {
             error_code cec;
             if (auto hit = lookup(record_name, wanted, cec)) { // another process finished it meanwhile
@@ -988,14 +980,14 @@ private:
             if (ec) return r;
             std::string swhy;
             descriptor chosen = select_manifest(doc.index(), wanted, ec, &swhy);
-            if (ec) return set_reason(why, ref.str() + ": " + swhy), r;
+            if (ec) return detail::set_why(why, ref.str() + ": " + swhy), r;
             if (chosen.platform) r.platform = chosen.platform->normalized();
             digest actual;
             doc = fetch_document(ref.with_digest(chosen.digest), chosen, actual, ec, why);
             if (ec) return r;
             if (doc.is_index()) {
                 ec = make_error_code(error::invalid_manifest);
-                return set_reason(why, ref.str() + ": index entry " + chosen.digest.str() + " is itself an index"), r;
+                return detail::set_why(why, ref.str() + ": index entry " + chosen.digest.str() + " is itself an index"), r;
             }
             r.manifest_digest = actual;
         } else {
@@ -1011,12 +1003,12 @@ private:
         r.config_digest = manifest.config.digest;
         std::string cwhy;
         auto cfg = parse_image_config(ctext, ec, &cwhy);
-        if (ec) return set_reason(why, "config " + manifest.config.digest.str() + ": " + cwhy), r;
+        if (ec) return detail::set_why(why, "config " + manifest.config.digest.str() + ": " + cwhy), r;
         if (!r.index_digest) r.platform = cfg.image.platform().normalized();
         auto const& diff_ids = cfg.image.rootfs.diff_ids;
         if (diff_ids.size() != manifest.layers.size()) {
             ec = make_error_code(error::invalid_config);
-            return set_reason(why, ref.str() + ": the manifest has " + std::to_string(manifest.layers.size()) +
+            return detail::set_why(why, ref.str() + ": the manifest has " + std::to_string(manifest.layers.size()) +
                                        " layers but the config lists " + std::to_string(diff_ids.size()) + " diff_ids"),
                    r;
         }
@@ -1026,11 +1018,11 @@ private:
             auto const& l = manifest.layers[i];
             std::string mwhy;
             auto compression = layer_compression_of(l.media_type, ec);
-            if (ec) return set_reason(why, "layer " + std::to_string(i) + ": unsupported media type \"" + l.media_type + "\""), r;
+            if (ec) return detail::set_why(why, "layer " + std::to_string(i) + ": unsupported media type \"" + l.media_type + "\""), r;
             for (digest const* d : {&l.digest, &diff_ids[i]})
                 if (!verifiable(*d)) {
                     ec = make_error_code(error::unsupported_digest_algorithm);
-                    return set_reason(why, "layer " + std::to_string(i) + ": cannot verify " + d->str() + " with " +
+                    return detail::set_why(why, "layer " + std::to_string(i) + ": cannot verify " + d->str() + " with " +
                                                std::string(Hasher::algorithm)),
                            r;
                 }
@@ -1085,7 +1077,7 @@ private:
         if (!first_ec && opts.stop.stop_requested()) first_ec = make_error_code(error::cancelled);
         if (first_ec) {
             ec = first_ec;
-            set_reason(why, first_why.empty() ? first_ec.message() : first_why);
+            detail::set_why(why, first_why.empty() ? first_ec.message() : first_why);
             return r;
         }
         std::vector<layer_result_t> results;
@@ -1102,7 +1094,7 @@ private:
         emit(event_of(progress_kind::compose_started));
         {
             auto compose_guard = lock_.acquire(detail::image_lock_key(r.manifest_digest), lock_mode::exclusive, ec);
-            if (ec) return set_reason(why, "cannot lock image " + r.manifest_digest.str() + ": " + ec.message()), r;
+            if (ec) return detail::set_why(why, "cannot lock image " + r.manifest_digest.str() + ": " + ec.message()), r;
             std::optional<typename ArtifactBuilder::image_result> img;
             bool cached = false;
             if constexpr (detail::builds_artifacts<ArtifactBuilder>()) {
@@ -1118,7 +1110,7 @@ private:
                     img = builder_.compose(r.manifest_digest, std::span<layer_result_t const>(results), ec, &bwhy);
                 else
                     img = builder_.compose(r.manifest_digest, std::span<layer_result_t const>(results), ec);
-                if (ec) return set_reason(why, "cannot compose " + ref.str() + ": " + (bwhy.empty() ? ec.message() : bwhy)), r;
+                if (ec) return detail::set_why(why, "cannot compose " + ref.str() + ": " + (bwhy.empty() ? ec.message() : bwhy)), r;
             }
             r.image_artifacts = detail::artifact_paths_of(builder_, *img);
             progress_event ev = event_of(progress_kind::compose_complete);
@@ -1129,7 +1121,7 @@ private:
         // Record.
         {
             auto index_guard = lock_.acquire(detail::index_lock_key, lock_mode::exclusive, ec);
-            if (ec) return set_reason(why, "cannot lock the index: " + ec.message()), r;
+            if (ec) return detail::set_why(why, "cannot lock the index: " + ec.message()), r;
             error_code rec;
             auto records = detail::read_index_records(layout_, rec, nullptr);
             if (rec) { // corrupt: keep a copy for inspection, start afresh

@@ -92,6 +92,9 @@ inline std::error_condition make_error_condition(condition c) noexcept
 [[noreturn]] OCISTORE_DECL void throw_error(error_code const& ec, std::string const& what);
 
 namespace detail {
+/// `e` (an errno value) in `std::system_category()`.
+inline error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+
 /// Throws if `ec` is set; the tail of every throwing overload.
 inline void throw_if(error_code const& ec, char const* what)
 {

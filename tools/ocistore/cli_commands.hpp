@@ -310,7 +310,7 @@ inline int run_images(session const& s)
     for (auto& e : entries) {
         image_row row;
         error_code rec;
-        auto text = ocistore::detail::read_small_file(layout.blob(e.manifest_digest), max_manifest_size, rec);
+        auto text = ocistore::detail::safe_fs::read_small_file(layout.blob(e.manifest_digest), max_manifest_size, rec);
         if (!rec) {
             auto doc = parse_manifest(text, e.media_type, rec);
             if (!rec && !doc.is_index()) {

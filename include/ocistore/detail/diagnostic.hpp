@@ -7,6 +7,12 @@
 
 namespace ocistore::detail {
 
+/// Sets `*why = msg` when the caller asked for a reason.
+inline void set_why(std::string* why, std::string msg)
+{
+    if (why) *why = std::move(msg);
+}
+
 /// Sets `ec = e` and, when the caller asked for it, `*why = msg`.
 inline void fail(error_code& ec, std::string* why, error e, std::string msg)
 {

@@ -25,8 +25,22 @@
 
 namespace ocistore::detail::safe_fs {
 
-/// `e` in `std::system_category()`.
-inline error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+using ocistore::detail::errno_code;
+
+/** Reads a whole regular file of at most `limit` bytes, not following a final symbolic link.
+    Absent (ENOENT, ENOTDIR): error::not_found; a symbolic link or not a regular file:
+    error::unsafe_path; larger than `limit`: error::too_large; other failures: the errno. */
+OCISTORE_DECL std::string read_small_file(std::string const& path, std::uint64_t limit, error_code& ec);
+
+/** read_small_file() for a store's own metadata: false with `ec` clear when the file is
+    absent, not a regular file or over `limit` (not something we wrote); `ec` only for I/O. */
+inline bool read_own_file(std::string const& path, std::uint64_t limit, std::string& out, error_code& ec)
+{
+    out = read_small_file(path, limit, ec);
+    if (ec == error::not_found || ec == error::unsafe_path || ec == error::too_large) ec.clear();
+    else if (!ec) return true;
+    return false;
+}
 
 /// Owns a file descriptor.
 class unique_fd {

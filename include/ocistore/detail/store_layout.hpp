@@ -73,10 +73,6 @@ OCISTORE_DECL std::vector<index_record> read_index_records(store_layout const& l
 OCISTORE_DECL void write_index_records(store_layout const& layout, std::vector<index_record> const& records,
                                        bool durable, error_code& ec, std::string* why);
 
-/** Reads a whole regular file of at most `limit` bytes without following a symbolic link.
-    Absent: error::not_found; larger: error::too_large; other failures: the errno. */
-OCISTORE_DECL std::string read_small_file(std::filesystem::path const& path, std::uint64_t limit, error_code& ec);
-
 /// The size of a regular file (not followed through a symlink), or empty when it is absent or not regular.
 OCISTORE_DECL std::optional<std::uint64_t> regular_file_size(std::filesystem::path const& path) noexcept;
 

@@ -15,7 +15,7 @@
 namespace ocistore {
 namespace detail::atomic_file_impl {
 
-inline error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+using ocistore::detail::errno_code;
 
 inline int open_retry(char const* path, int flags, ::mode_t mode = 0) noexcept
 {
@@ -130,7 +130,7 @@ OCISTORE_DECL void atomic_file::write_impl(std::span<std::byte const> bytes, err
         ::ssize_t const n = ::write(fd_, bytes.data(), bytes.size() < max_chunk ? bytes.size() : max_chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            failed_ = ec = detail::atomic_file_impl::errno_code(n < 0 ? errno : EIO);
+            failed_ = ec = detail::errno_code(n < 0 ? errno : EIO);
             if (why) *why = "atomic_file: cannot write " + temp_.string();
             return;
         }

@@ -25,12 +25,13 @@
 namespace ocistore {
 namespace detail::credentials_impl {
 
+using ocistore::detail::errno_code;
+
 inline constexpr std::string_view hub_key = "docker.io";
 inline constexpr std::string_view hub_server_url = "https://index.docker.io/v1/";
 inline constexpr std::size_t max_helper_output = std::size_t{1} << 20;
 inline constexpr std::size_t max_server_url = 1024;
 
-inline error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
 
 inline bool valid_helper_name(std::string_view name) noexcept
 {

@@ -35,15 +35,13 @@ struct erofs_builder::config {
 
 namespace detail::erofs_builder_impl {
 
+using ocistore::detail::set_why;
+
 namespace sfs = detail::safe_fs;
 
 inline constexpr std::uint64_t block_size = 4096;
 inline constexpr std::size_t max_vmdk_size = 1u << 20;
 
-inline void set_why(std::string* why, std::string msg)
-{
-    if (why) *why = std::move(msg);
-}
 
 inline bool fail_errno(int e, std::string const& what, error_code& ec, std::string* why)
 {
@@ -143,33 +141,6 @@ inline std::optional<checked_image> check_image(std::filesystem::path const& pat
     if (!root.is_dir()) return std::nullopt;
     out.blocks = info.blocks;
     return out;
-}
-
-/// Reads a whole regular file of at most `limit` bytes; false with `ec` clear when absent, not regular or larger.
-inline bool read_small(std::filesystem::path const& path, std::size_t limit, std::string& out, error_code& ec)
-{
-    ec.clear();
-    sfs::unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) {
-        if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) ec = sfs::errno_code(errno);
-        return false;
-    }
-    struct ::stat st;
-    if (::fstat(fd.get(), &st) != 0) return ec = sfs::errno_code(errno), false;
-    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) > limit) return false;
-    out.clear();
-    char buf[65536];
-    for (;;) {
-        ssize_t const n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            ec = sfs::errno_code(errno);
-            return false;
-        }
-        if (n == 0) return true;
-        if (out.size() + static_cast<std::size_t>(n) > limit) return false;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
 }
 
 /// Writes all of `text` at the start of the empty file `fd`.
@@ -691,7 +662,7 @@ OCISTORE_DECL std::optional<erofs_builder::image_result> erofs_builder::image(di
     if (key.empty()) return std::nullopt;
     std::filesystem::path const vmdk_file = vmdk_path(key), fsmeta_file = fsmeta_path(key);
     std::string text;
-    if (!bi::read_small(vmdk_file, bi::max_vmdk_size, text, ec)) return std::nullopt;
+    if (!bi::sfs::read_own_file(vmdk_file, bi::max_vmdk_size, text, ec)) return std::nullopt;
     auto fsmeta = bi::check_image(fsmeta_file, false, ec);
     if (!fsmeta) return std::nullopt;
     error_code pec;

@@ -15,7 +15,7 @@
 namespace ocistore {
 namespace detail::flock_lock_impl {
 
-inline error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+using ocistore::detail::errno_code;
 
 /// open(2), retried on EINTR.
 inline int open_retry(char const* path, int flags, ::mode_t mode = 0) noexcept

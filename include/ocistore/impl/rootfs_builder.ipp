@@ -43,6 +43,8 @@ struct rootfs_builder::config {
 
 namespace detail::rootfs_impl {
 
+using ocistore::detail::set_why;
+
 namespace sfs = detail::safe_fs;
 
 inline constexpr std::int64_t format_version = 1;
@@ -303,30 +305,6 @@ struct json_in {
     }
 };
 
-/// Reads a whole file of at most `limit` bytes; false with `ec` clear when it does not exist.
-inline bool read_file(std::filesystem::path const& path, std::size_t limit, std::string& out, error_code& ec)
-{
-    ec.clear();
-    sfs::unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) {
-        if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) ec = sfs::errno_code(errno);
-        return false;
-    }
-    out.clear();
-    char buf[65536];
-    for (;;) {
-        ssize_t const n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            ec = sfs::errno_code(errno);
-            return false;
-        }
-        if (n == 0) return true;
-        if (out.size() + static_cast<std::size_t>(n) > limit) return false; // not ours
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
 /// Parses a metadata document; nullopt when it is not an object we wrote.
 inline std::optional<boost::json::object> parse_metadata(std::string const& text)
 {
@@ -353,7 +331,7 @@ inline std::optional<layer_manifest> load_layer(std::filesystem::path const& dir
                                                 std::string const& identity, error_code& ec)
 {
     std::string text;
-    if (!read_file(dir / "layer.json", max_metadata_size, text, ec)) return std::nullopt;
+    if (!sfs::read_own_file(dir / "layer.json", max_metadata_size, text, ec)) return std::nullopt;
     auto o = parse_metadata(text);
     if (!o) return std::nullopt;
     json_in in;
@@ -382,7 +360,7 @@ inline std::optional<image_manifest> load_image(std::filesystem::path const& dir
                                                 std::string const& identity, error_code& ec)
 {
     std::string text;
-    if (!read_file(dir / "image.json", max_metadata_size, text, ec)) return std::nullopt;
+    if (!sfs::read_own_file(dir / "image.json", max_metadata_size, text, ec)) return std::nullopt;
     auto o = parse_metadata(text);
     if (!o) return std::nullopt;
     json_in in;
@@ -683,10 +661,6 @@ inline bool sync_tree(int fd, std::string const& what, error_code& ec, std::stri
     return false;
 }
 
-inline void set_why(std::string* why, std::string msg)
-{
-    if (why) *why = std::move(msg);
-}
 
 } // namespace detail::rootfs_impl
 

@@ -64,6 +64,37 @@ inline std::vector<xattr> sorted(std::vector<xattr> v)
 
 } // namespace safe_fs_impl
 
+OCISTORE_DECL std::string read_small_file(std::string const& path, std::uint64_t limit, error_code& ec)
+{
+    ec.clear();
+    int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        int const e = errno;
+        ec = e == ENOENT || e == ENOTDIR ? make_error_code(error::not_found)
+             : e == ELOOP                ? make_error_code(error::unsafe_path)
+                                         : errno_code(e);
+        return {};
+    }
+    unique_fd guard(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return ec = errno_code(errno), std::string{};
+    if (!S_ISREG(st.st_mode)) return ec = make_error_code(error::unsafe_path), std::string{};
+    if (static_cast<std::uint64_t>(st.st_size) > limit) return ec = make_error_code(error::too_large), std::string{};
+    std::string out(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t done = 0;
+    while (done < out.size()) {
+        ssize_t const n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return ec = errno_code(errno), std::string{};
+        }
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    out.resize(done);
+    return out;
+}
+
 OCISTORE_DECL std::string quote(std::string_view text)
 {
     static char const hex[] = "0123456789abcdef";

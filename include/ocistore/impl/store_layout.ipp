@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ocistore/atomic_file.hpp>
+#include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/json.hpp>
 #include <ocistore/detail/safe_fs.hpp>
 #include <ocistore/detail/store_layout.hpp>
@@ -19,16 +20,6 @@
 #include <unistd.h>
 
 namespace ocistore::detail {
-namespace store_layout_impl {
-
-inline void set_why(std::string* why, std::string text)
-{
-    if (why) *why = std::move(text);
-}
-
-inline error_code last_errno() noexcept { return {errno, std::system_category()}; }
-
-} // namespace store_layout_impl
 
 OCISTORE_DECL std::string reference_lock_key(std::string_view name, platform const& p)
 {
@@ -40,15 +31,14 @@ OCISTORE_DECL std::string reference_lock_key(std::string_view name, platform con
 
 OCISTORE_DECL void ensure_store_layout(store_layout const& layout, bool durable, error_code& ec, std::string* why)
 {
-    using store_layout_impl::set_why;
-    ec.clear();
+        ec.clear();
     for (auto const& dir : {layout.root, layout.blobs() / "sha256", layout.tmp() / "blobs", layout.locks()}) {
         std::filesystem::create_directories(dir, ec);
         if (ec) return set_why(why, "cannot create " + dir.string() + ": " + ec.message());
     }
     auto const marker = layout.oci_layout();
     error_code read_ec;
-    std::string text = read_small_file(marker, 4096, read_ec);
+    std::string text = safe_fs::read_small_file(marker, 4096, read_ec);
     if (!read_ec) {
         boost::json::error_code jec;
         auto v = boost::json::parse(text, jec);
@@ -71,12 +61,11 @@ OCISTORE_DECL void ensure_store_layout(store_layout const& layout, bool durable,
 
 OCISTORE_DECL std::vector<index_record> read_index_records(store_layout const& layout, error_code& ec, std::string* why)
 {
-    using store_layout_impl::set_why;
-    ec.clear();
+        ec.clear();
     std::vector<index_record> out;
     auto const path = layout.index_json();
     error_code read_ec;
-    std::string text = read_small_file(path, max_manifest_size, read_ec);
+    std::string text = safe_fs::read_small_file(path, max_manifest_size, read_ec);
     if (read_ec == make_error_code(error::not_found)) return out;
     auto corrupt = [&](std::string reason) {
         ec = make_error_code(error::metadata_corrupt);
@@ -131,34 +120,6 @@ OCISTORE_DECL void write_index_records(store_layout const& layout, std::vector<i
     std::string const text = boost::json::serialize(boost::json::value_from(index));
     write_file_atomically(layout.index_json(), std::string_view(text), atomic_file_options{.durable = durable}, ec);
     if (ec && why) *why = "cannot write " + layout.index_json().string() + ": " + ec.message();
-}
-
-OCISTORE_DECL std::string read_small_file(std::filesystem::path const& path, std::uint64_t limit, error_code& ec)
-{
-    ec.clear();
-    int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        ec = errno == ENOENT ? make_error_code(error::not_found) : store_layout_impl::last_errno();
-        return {};
-    }
-    safe_fs::unique_fd guard(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return ec = store_layout_impl::last_errno(), std::string{};
-    if (!S_ISREG(st.st_mode)) return ec = make_error_code(error::unsafe_path), std::string{};
-    if (static_cast<std::uint64_t>(st.st_size) > limit) return ec = make_error_code(error::too_large), std::string{};
-    std::string out(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < out.size()) {
-        ssize_t const n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return ec = store_layout_impl::last_errno(), std::string{};
-        }
-        if (n == 0) break;
-        done += static_cast<std::size_t>(n);
-    }
-    out.resize(done);
-    return out;
 }
 
 OCISTORE_DECL std::optional<std::uint64_t> regular_file_size(std::filesystem::path const& path) noexcept
