@@ -93,10 +93,7 @@ public:
                 bool const transient = why == condition::transient || why == make_error_code(error::truncated);
                 if (!transient || attempts_ >= options_.retries) return fail(ec, why);
                 network_.reset();
-                ++attempts_;
-                if (options_.on_retry) options_.on_retry(why.message(), pos_);
-                auto wait = options_.backoff * (1u << std::min(attempts_ - 1, 10u));
-                if (!sleep_for(wait)) return fail(ec, make_error_code(error::cancelled));
+                if (!back_off(why)) return fail(ec, make_error_code(error::cancelled));
                 continue;
             }
             if (n == 0) return 0;
@@ -137,6 +134,14 @@ private:
         return n;
     }
 
+    /// Counts a retry, reports it, and waits (backoff doubling per attempt); false when stopped meanwhile.
+    bool back_off(error_code const& reason)
+    {
+        ++attempts_;
+        if (options_.on_retry) options_.on_retry(reason.message(), pos_);
+        return sleep_for(options_.backoff * (1u << std::min(attempts_ - 1, 10u)));
+    }
+
     bool sleep_for(std::chrono::milliseconds d)
     {
         auto const until = std::chrono::steady_clock::now() + d;
@@ -154,10 +159,7 @@ private:
         if (oec) {
             bool const transient = oec == condition::transient;
             if (!transient || attempts_ >= options_.retries) return fail(ec, oec), false;
-            ++attempts_;
-            if (options_.on_retry) options_.on_retry(oec.message(), pos_);
-            if (!sleep_for(options_.backoff * (1u << std::min(attempts_ - 1, 10u))))
-                return fail(ec, make_error_code(error::cancelled)), false;
+            if (!back_off(oec)) return fail(ec, make_error_code(error::cancelled)), false;
             return reopen(ec);
         }
         if (r.offset() == pos_) {
