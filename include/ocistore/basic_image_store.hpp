@@ -704,15 +704,15 @@ private:
                                                    error_code& ec, std::string* why)
     {
         basic_prefetch_source<Source> ahead(source);
-        basic_hashing_source<basic_prefetch_source<Source>, Hasher> hashed(ahead);
-        drain(hashed, ec);
+        Hasher hasher;
+        std::uint64_t const bytes = ahead.consume([&](std::span<std::byte const> b) { hasher.update(b); }, ec);
         if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + ec.message()), std::nullopt;
         auto const size = static_cast<std::uint64_t>(t.blob->size);
-        if (hashed.bytes() != size) {
+        if (bytes != size) {
             ec = make_error_code(error::size_mismatch);
-            return detail::set_why(why, "layer blob: expected " + std::to_string(size) + " bytes, read " + std::to_string(hashed.bytes())), std::nullopt;
+            return detail::set_why(why, "layer blob: expected " + std::to_string(size) + " bytes, read " + std::to_string(bytes)), std::nullopt;
         }
-        if (auto const d = hashed.finish_digest(); d != t.blob->digest) {
+        if (auto const d = finish_digest(hasher); d != t.blob->digest) {
             ec = make_error_code(error::digest_mismatch);
             return detail::set_why(why, "layer blob: expected " + t.blob->digest.str() + ", content hashes to " + d.str()), std::nullopt;
         }
@@ -831,6 +831,7 @@ private:
             dopts.retries = opts.body_retries;
             dopts.backoff = opts.retry_backoff;
             dopts.stop = stop;
+            if (options_.durable) dopts.start_writeback_every = std::uint64_t(8) << 20;
             dopts.on_bytes = [&](std::uint64_t n) {
                 if (!throttle.due(n) && n != size) return;
                 progress_event ev = layer_event(t, progress_kind::download_progress);

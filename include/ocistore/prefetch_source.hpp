@@ -90,6 +90,40 @@ public:
         return n;
     }
 
+    /** Hands every remaining byte to `f(std::span<std::byte const>)`, in order and without
+        copying them (bytes already taken with read_some() are not repeated), until the
+        upstream ends or fails; returns how many bytes it handed. Ends as read_some() does:
+        `ec` clear at the end, or the upstream's failure after every byte read before it. A
+        span is valid only during its call. */
+    template <class F> std::uint64_t consume(F&& f, error_code& ec)
+    {
+        ec.clear();
+        std::uint64_t total = 0;
+        for (;;) {
+            if (current_pos_ < current_.size) {
+                std::span<std::byte const> const rest(current_.data.get() + current_pos_, current_.size - current_pos_);
+                f(rest);
+                total += rest.size();
+                current_pos_ = current_.size;
+            }
+            std::unique_lock lk(mutex_);
+            if (current_.data) {
+                free_.push_back(std::move(current_));
+                current_ = {};
+                current_pos_ = 0;
+                cv_.notify_all();
+            }
+            cv_.wait(lk, [&] { return !filled_.empty() || finished_; });
+            if (filled_.empty()) {
+                ec = failure_;
+                return total;
+            }
+            current_ = std::move(filled_.front());
+            filled_.pop_front();
+            current_pos_ = 0;
+        }
+    }
+
     /// The upstream's reason for its failure, when it has one (empty otherwise).
     std::string const& why() const noexcept { return why_; }
 

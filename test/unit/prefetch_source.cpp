@@ -124,6 +124,55 @@ TEST_CASE("upstream state is final once the end is seen: a hashing stage on the 
     CHECK(hashed.finish_digest() == digest_of<sha256_hasher>(data));
 }
 
+TEST_CASE("consume() hands over every remaining byte without copying, after what read_some() took")
+{
+    std::string const data = random_bytes(1'000'003, 5);
+    for (std::size_t taken : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{4097}, std::size_t{999'999}}) {
+        CAPTURE(taken);
+        memory_source src(data, 65536);
+        basic_prefetch_source p(src, {4096, 3});
+        error_code ec;
+        std::string out(taken, '\0');
+        std::size_t got = 0;
+        while (got < taken) {
+            auto const n = p.read_some(std::as_writable_bytes(std::span(out.data() + got, taken - got)), ec);
+            REQUIRE(n > 0);
+            got += n;
+        }
+        std::size_t calls = 0;
+        std::uint64_t const n = p.consume(
+            [&](std::span<std::byte const> b) {
+                ++calls;
+                CHECK(b.size() <= 4096);
+                out.append(reinterpret_cast<char const*>(b.data()), b.size());
+            },
+            ec);
+        CHECK_FALSE(ec);
+        CHECK(n == data.size() - taken);
+        CHECK(out == data);
+        CHECK(calls >= (data.size() - taken) / 4096);
+        std::vector<std::byte> buf(4);
+        CHECK(p.read_some(buf, ec) == 0); // consumed to the end
+        CHECK_FALSE(ec);
+    }
+}
+
+TEST_CASE("consume() delivers an upstream failure after the bytes before it")
+{
+    std::string const data = random_bytes(100'000, 6);
+    failing_source src{memory_source(data)};
+    src.inner.fail_at(70'000, make_error_code(error::invalid_archive));
+    basic_prefetch_source p(src, {4096, 3});
+    error_code ec;
+    std::string out;
+    std::uint64_t const n =
+        p.consume([&](std::span<std::byte const> b) { out.append(reinterpret_cast<char const*>(b.data()), b.size()); }, ec);
+    CHECK(ec == error::invalid_archive);
+    CHECK(n == 70'000);
+    CHECK(out == data.substr(0, 70'000));
+    CHECK(p.why() == src.why_text);
+}
+
 TEST_CASE("read-ahead is bounded and destruction stops the producer")
 {
     endless_source src;

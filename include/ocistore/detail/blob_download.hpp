@@ -16,6 +16,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace ocistore::detail {
@@ -29,6 +30,10 @@ struct blob_download_options {
     std::function<void(std::uint64_t)> on_bytes;
     /// Called before a retry with the reason and the offset it resumes at.
     std::function<void(std::string const&, std::uint64_t)> on_retry;
+    /// When non-zero, writeback of the `.part` is started (sync_file_range, not waited for)
+    /// each time this many new bytes have been written, so that a final fdatasync() finds
+    /// little left to write.
+    std::uint64_t start_writeback_every = 0;
 };
 
 /** A *ByteSource* over one blob of `expected` bytes: the first `replay` bytes come from
@@ -109,6 +114,12 @@ public:
                 written += static_cast<std::size_t>(w);
             }
             network_bytes_ += n;
+            if (options_.start_writeback_every && pos_ + n - written_back_ >= options_.start_writeback_every) {
+                // Advisory: an error here resurfaces in the caller's fdatasync().
+                (void)::sync_file_range(part_fd_, static_cast<off_t>(written_back_),
+                                        static_cast<off_t>(pos_ + n - written_back_), SYNC_FILE_RANGE_WRITE);
+                written_back_ = pos_ + n;
+            }
             return delivered(n);
         }
     }
@@ -184,6 +195,7 @@ private:
     std::uint64_t pos_ = 0;
     std::uint64_t skip_ = 0;
     std::uint64_t network_bytes_ = 0;
+    std::uint64_t written_back_ = 0;
     unsigned attempts_ = 0;
     error_code failed_;
 };

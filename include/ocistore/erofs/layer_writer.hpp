@@ -22,6 +22,10 @@ struct erofs_layer_options {
     /** Bytes the image UUID is derived from (e.g. the diff_id's raw digest); the same seed
         gives the same UUID. Empty: an all-zero UUID. */
     std::vector<std::byte> uuid_seed;
+    /** When non-zero, writeback of the image's data is started (sync_file_range, not waited
+        for) each time this many bytes have been written since the last start, so that a
+        final fsync() finds little left to write. Output bytes do not depend on it. */
+    std::uint64_t start_writeback_every = 0;
 };
 
 /// Where a regular file's data lives in a layer image.

@@ -449,6 +449,7 @@ OCISTORE_DECL erofs_builder::layer_sink erofs_builder::begin_layer(layer_info co
     }
     erofs_layer_options options;
     options.uuid_seed = info.diff_id.bytes();
+    if (config_->durable) options.start_writeback_every = std::uint64_t(8) << 20;
     st->writer.emplace(st->fd.get(), std::move(options));
     ec.clear();
     return layer_sink(std::move(st));

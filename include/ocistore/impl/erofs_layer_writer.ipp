@@ -11,6 +11,7 @@
 #include <span>
 #include <string_view>
 #include <utility>
+#include <fcntl.h>
 
 namespace ocistore {
 namespace detail::erofs_writer_impl {
@@ -29,6 +30,7 @@ struct erofs_layer_writer::state {
     std::vector<node> nodes;        ///< nodes[0] is the root
     std::set<std::uint32_t> opaque; ///< directories with a `.wh..wh..opq` entry
     std::uint64_t data_block = 1;   ///< next free data block
+    std::uint64_t written_back = 0; ///< bytes whose writeback was started
     std::vector<std::byte> buffer;
     std::vector<build_warning> warnings;
     error_code failed;
@@ -181,6 +183,12 @@ struct erofs_layer_writer::state {
             done += got;
         }
         data_block += blocks;
+        if (auto const every = options.start_writeback_every; every && offset + done - written_back >= every) {
+            // Advisory: a write error resurfaces in the caller's fsync().
+            (void)::sync_file_range(fd, static_cast<off_t>(written_back), static_cast<off_t>(offset + done - written_back),
+                                    SYNC_FILE_RANGE_WRITE);
+            written_back = offset + done;
+        }
         return true;
     }
 

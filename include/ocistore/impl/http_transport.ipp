@@ -170,7 +170,11 @@ public:
 
     http_options opts;
     boost::asio::io_context ioc{1};
+    /// Verification uses `opts.ca_file` and, from the first TLS connection on (tls_defaults),
+    /// the system's default CA paths: parsing the system bundle costs tens of milliseconds,
+    /// which a pull from plain-HTTP registries or a cache hit should not pay.
     boost::asio::ssl::context tls{boost::asio::ssl::context::tls_client};
+    std::once_flag tls_defaults;
     std::shared_ptr<connection_pool> pool;
 
     OCISTORE_DECL bool insecure(http_endpoint const& ep) const;
@@ -438,7 +442,6 @@ OCISTORE_DECL http_transport_state::http_transport_state(http_options o) : opts(
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
                     bec);
-    tls.set_default_verify_paths(bec);
     if (!opts.ca_file.empty()) {
         tls.load_verify_file(opts.ca_file, bec);
         if (bec)
@@ -609,6 +612,10 @@ OCISTORE_DECL std::unique_ptr<http_connection> http_transport_state::connect(htt
     }
 
     if (ep.tls) {
+        std::call_once(tls_defaults, [this] {
+            boost::system::error_code ignored; // without them, only ca_file's certificates verify
+            tls.set_default_verify_paths(ignored);
+        });
         auto& s = conn->start_tls(tls);
         boost::system::error_code ignored;
         (void)boost::asio::ip::make_address(ep.host, ignored);
