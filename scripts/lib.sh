@@ -8,7 +8,7 @@ OCISTORE_BUILD_DIR=${OCISTORE_BUILD_DIR:-$OCISTORE_ROOT_DIR/build}
 # Debian 12 packages: the build, then the real components that tests and the demo run.
 OCISTORE_BUILD_PACKAGES=(cmake make g++ pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-iostreams1.81-dev
-  libcrypto++-dev libssl-dev zlib1g-dev libzstd-dev libisal-dev doctest-dev)
+  libcrypto++-dev libssl-dev zlib1g-dev libzstd-dev libisal-dev doctest-dev libbenchmark-dev)
 OCISTORE_TOOL_PACKAGES=(openssl curl zstd pigz docker-registry skopeo umoci erofs-utils qemu-utils)
 
 # Installs whichever of the named packages are missing (apt-get, as root or through sudo).
