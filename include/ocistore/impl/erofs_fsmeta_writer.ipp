@@ -251,6 +251,10 @@ OCISTORE_DECL fsmeta_result write_fsmeta(int fd, std::span<erofs_image_reader co
     }
 
     detail::fsmeta_writer_impl::merger m;
+    std::uint64_t expected_nodes = 1; // the superblocks' counts, each bounded by what the image can hold
+    for (auto const& l : layers)
+        expected_nodes += std::min<std::uint64_t>(l.info().inodes, l.info().blocks * (block_size / 32));
+    m.nodes.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(expected_nodes, std::uint64_t(1) << 22)));
     for (std::size_t i = 0; i < layers.size(); ++i) {
         m.apply(layers[i], i, ec);
         if (ec) {
