@@ -27,7 +27,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,6 +55,23 @@ template <class B>
 concept prunable_artifact_builder =
     artifact_builder<B> && requires(B& b, std::span<digest const> keep, prune_options const& o, prune_report& r,
                                     error_code& ec) { b.prune_artifacts(keep, keep, o, r, ec); };
+
+/** An *ArtifactBuilder* whose artifacts verify() can check (docs/store.md, "Verify"):
+
+    | expression                        | meaning |
+    |-----------------------------------|---------|
+    | `b.verify_layer(diff_id, replay, ec)` | artifact_check: the layer artifact held for `digest const& diff_id`, if any, compared with one re-derived from `layer_replay const& replay` when that has a source, else checked structurally |
+    | `b.verify_image(key, layers, ec)` | artifact_check: the image artifact for `digest const& key`, if any, over `std::span<verified_layer const> layers` (bottom first) |
+
+    Absent artifacts are not findings; `ec` reports only failures to check (I/O). The store
+    calls them under the layer's or the image's lock and evicts what they report. */
+template <class B>
+concept verifiable_artifact_builder =
+    artifact_builder<B> && requires(B& b, digest const& d, layer_replay const& replay,
+                                    std::span<verified_layer const> layers, error_code& ec) {
+        { b.verify_layer(d, replay, ec) } -> std::same_as<artifact_check>;
+        { b.verify_image(d, layers, ec) } -> std::same_as<artifact_check>;
+    };
 
 namespace detail {
 
@@ -416,6 +435,51 @@ public:
         return detail::throw_on_error([&](error_code& ec, std::string* why) { return prune(options, ec, why); });
     }
 
+    // ------------------------------------------------------------ verify
+
+    /** Checks what the cache holds for the image recorded as `name` (each platform recorded
+        under it, or only `options.platform`'s), without network access: index.json, the
+        image's index, manifest and config blobs (size and digest), its kept layer blobs, and
+        the builder's artifacts for it when the builder models verifiable_artifact_builder.
+        With `options.evict` each damaged item is moved off its final name, under its lock,
+        so that the next pull (policy if_missing) fetches or rebuilds it. docs/store.md,
+        "Verify", lists what is checked and how.
+
+        Findings are not errors. `ec` reports failures to verify or to evict (the report then
+        holds what was found): error::not_found when nothing is recorded as `name`,
+        error::lock_failed when the cache stays locked for pruning longer than
+        `options.lock_timeout`, errno values. */
+    verify_report verify(std::string_view name, verify_options const& options, error_code& ec, std::string* why = nullptr)
+    {
+        return verify_cache(std::string(name), options, ec, why);
+    }
+    verify_report verify(image_reference const& ref, verify_options const& options, error_code& ec,
+                         std::string* why = nullptr)
+    {
+        return verify_cache(ref.str(), options, ec, why);
+    }
+    /** As above for the whole cache: every recorded image, then every other blob in `blobs/`
+        (which must hash to its name). */
+    verify_report verify(verify_options const& options, error_code& ec, std::string* why = nullptr)
+    {
+        return verify_cache(std::nullopt, options, ec, why);
+    }
+    /// @throws system_error.
+    verify_report verify(std::string_view name, verify_options const& options = {})
+    {
+        return detail::throw_on_error([&](error_code& ec, std::string* why) { return verify(name, options, ec, why); });
+    }
+    /// @throws system_error.
+    verify_report verify(image_reference const& ref, verify_options const& options = {})
+    {
+        return detail::throw_on_error([&](error_code& ec, std::string* why) { return verify(ref, options, ec, why); });
+    }
+    /// @throws system_error.
+    verify_report verify(verify_options const& options = {})
+    {
+        return detail::throw_on_error([&](error_code& ec, std::string* why) { return verify(options, ec, why); });
+    }
+
 private:
     static constexpr std::uint64_t max_config_default = 8 * 1024 * 1024;
 
@@ -465,9 +529,18 @@ private:
         return !ec && hashed.bytes() == static_cast<std::uint64_t>(blob.size) && hashed.finish_digest() == blob.digest;
     }
 
-    /// Whether the builder holds diff_id's artifact (for null_builder: whether the blob is kept).
+    /// Whether verify() evicted blob `d` and no pull has fetched it again yet.
+    bool eviction_pending(digest const& d) const
+    {
+        struct stat st {};
+        return ::lstat(layout_.evicted_blob(d).c_str(), &st) == 0 && ::lstat(layout_.blob(d).c_str(), &st) != 0;
+    }
+
+    /** Whether the builder holds diff_id's artifact (for null_builder: whether the blob is kept),
+        and no blob of the layer awaits a re-fetch after verify() evicted it. */
     bool layer_held(descriptor const& blob, digest const& diff_id, std::optional<layer_result_t>& out)
     {
+        if (eviction_pending(blob.digest)) return false;
         error_code ec;
         if constexpr (detail::builds_artifacts<ArtifactBuilder>()) {
             out = builder_.layer(diff_id, ec);
@@ -900,6 +973,9 @@ private:
                     continue;
                 }
             }
+            if (!source.write_failure().empty()) // the stages downstream see only a failed read
+                iwhy = "layer " + std::to_string(t.index) + " (" + blob.digest.str() + "): " + part.string() + ": " +
+                       source.write_failure();
             detail::set_why(why, iwhy);
             return std::nullopt;
         }
@@ -1038,6 +1114,10 @@ private:
             emit(ev);
         }
 
+        // A blob verify() evicted is fetched again (layer_held() misses), unless blobs are not kept.
+        if (!opts.keep_layer_blobs)
+            for (auto const& task : tasks) ::unlink(layout_.evicted_blob(task.blob->digest).c_str());
+
         // Layers, concurrently.
         std::vector<std::optional<layer_outcome>> outcomes(tasks.size());
         std::stop_source stopper;
@@ -1066,7 +1146,8 @@ private:
                 }
             }
         };
-        std::size_t jobs = opts.jobs ? opts.jobs : std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), 4);
+        // One more layer than cores: a layer waiting for its fsync leaves its core to another.
+        std::size_t jobs = opts.jobs ? opts.jobs : std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()) + 1, 4);
         jobs = std::clamp<std::size_t>(jobs, 1, 16);
         jobs = std::min(jobs, std::max<std::size_t>(tasks.size(), 1));
         {
@@ -1089,6 +1170,8 @@ private:
             r.layers.push_back(layer_record{tasks[i].blob->digest, *tasks[i].diff_id,
                                             static_cast<std::uint64_t>(tasks[i].blob->size), tasks[i].blob->media_type,
                                             detail::artifact_paths_of(builder_, *o.result), o.downloaded, o.built});
+            if (detail::regular_file_size(layout_.blob(tasks[i].blob->digest))) // fetched again: the eviction is settled
+                ::unlink(layout_.evicted_blob(tasks[i].blob->digest).c_str());
         }
 
         // Compose.
@@ -1147,6 +1230,440 @@ private:
         done.current = r.downloaded_bytes;
         emit(done);
         return r;
+    }
+
+    // ------------------------------------------------------------ verify (implementation)
+
+    /// The state of one verify() run.
+    struct verify_run {
+        explicit verify_run(verify_options const& o) : options(o) {}
+
+        verify_options const& options;
+        verify_report report;
+        std::map<digest, bool> blobs;  ///< blobs examined in this run: intact
+        std::set<digest> blobs_tried;  ///< blobs examined or skipped (their lock stayed held)
+        std::map<digest, bool> layers; ///< diff_ids whose artifact was examined: present and intact
+        std::set<digest> images;       ///< image keys examined
+        error_code failure;            ///< the first failure to verify or to evict
+        std::string failure_why;
+
+        void fail(error_code const& e, std::string reason)
+        {
+            if (failure) return;
+            failure = e;
+            failure_why = std::move(reason);
+        }
+        lock_mode mode() const noexcept { return options.evict ? lock_mode::exclusive : lock_mode::shared; }
+    };
+
+    /// What reading a blob file found.
+    struct blob_check {
+        bool present = false; ///< something is at the blob's name
+        bool intact = false;  ///< a regular file of the right size and digest
+        error_code error;
+        std::string reason;
+        std::uint64_t bytes = 0; ///< bytes read
+        std::string text;        ///< the content, when asked for and intact
+    };
+
+    static std::string describe_ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+    /** Takes `key` for verify(): waits at most `timeout` when the lock can try, else blocks.
+        Empty with `ec` clear when it stayed held elsewhere. */
+    std::optional<typename Lock::guard> verify_lock(std::string_view key, lock_mode mode, std::chrono::milliseconds timeout,
+                                                    error_code& ec)
+    {
+        if constexpr (try_store_lock<Lock>) {
+            auto const until = std::chrono::steady_clock::now() + timeout;
+            auto pause = std::chrono::milliseconds(1);
+            for (;;) {
+                auto g = lock_.try_acquire(key, mode, ec);
+                if (ec || g) return g;
+                if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+                std::this_thread::sleep_for(pause);
+                pause = std::min(pause * 2, std::chrono::milliseconds(50));
+            }
+        } else {
+            auto g = lock_.acquire(key, mode, ec);
+            if (ec) return std::nullopt;
+            return std::optional<typename Lock::guard>(std::move(g));
+        }
+    }
+
+    /// verify_lock() for one item; a lock that stays held is noted in the report.
+    std::optional<typename Lock::guard> verify_item_lock(std::string_view key, std::string const& what, verify_run& run)
+    {
+        error_code ec;
+        auto g = verify_lock(key, run.mode(), run.options.lock_timeout, ec);
+        if (ec) {
+            run.fail(ec, "cannot lock " + what + ": " + ec.message());
+            run.report.skipped.push_back(what + ": cannot lock it: " + ec.message());
+        } else if (!g) {
+            run.report.skipped.push_back(what + ": its lock stayed held longer than " + describe_ms(run.options.lock_timeout) +
+                                         " (a pull at work?)");
+        }
+        return g;
+    }
+
+    /// Reports `f`; evicts `f.path` first when that is asked for and `evictable`.
+    void verify_found(verify_run& run, verify_finding f, bool evictable)
+    {
+        if (evictable && run.options.evict) {
+            error_code eec;
+            f.evicted_to = detail::evict_path(layout_, f.path, options_.durable, eec);
+            if (eec) {
+                if (eec != make_error_code(error::not_found)) // else: gone already
+                    run.fail(eec, "cannot evict " + f.path.string() + ": " + eec.message());
+                f.evicted_to.clear();
+            } else {
+                f.evicted = true;
+            }
+        }
+        run.report.findings.push_back(std::move(f));
+    }
+
+    /** Reads the blob file at `path` and checks it against `d` and `size` (when known); keeps
+        its content in `text` when it is intact and at most `keep_limit` bytes. */
+    blob_check check_blob_file(std::filesystem::path const& path, digest const& d, std::optional<std::uint64_t> size,
+                               std::uint64_t keep_limit) const
+    {
+        blob_check c;
+        detail::safe_fs::unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) {
+            int const e = errno;
+            if (e == ENOENT) {
+                c.error = make_error_code(error::not_found);
+                c.reason = "is missing";
+                return c;
+            }
+            c.present = true;
+            c.error = detail::errno_code(e);
+            c.reason = e == ELOOP ? "is a symbolic link" : "cannot be opened: " + c.error.message();
+            return c;
+        }
+        c.present = true;
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0) {
+            c.error = detail::errno_code(errno);
+            c.reason = "cannot be examined: " + c.error.message();
+            return c;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            c.error = make_error_code(error::invalid_argument);
+            c.reason = "is not a regular file";
+            return c;
+        }
+        auto const have = static_cast<std::uint64_t>(st.st_size);
+        if (size && have != *size) {
+            c.error = make_error_code(error::size_mismatch);
+            c.reason = "is " + std::to_string(have) + " bytes, its descriptor says " + std::to_string(*size);
+            return c;
+        }
+        bool const keep = have <= keep_limit;
+        Hasher hasher;
+        std::vector<std::byte> buffer(256 * 1024);
+        for (;;) {
+            ssize_t const n = ::read(fd.get(), buffer.data(), buffer.size());
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                c.error = detail::errno_code(errno);
+                c.reason = "cannot be read at byte " + std::to_string(c.bytes) + ": " + c.error.message();
+                return c;
+            }
+            if (n == 0) break;
+            auto const chunk = std::span<std::byte const>(buffer.data(), static_cast<std::size_t>(n));
+            hasher.update(chunk);
+            if (keep) c.text.append(reinterpret_cast<char const*>(chunk.data()), chunk.size());
+            c.bytes += static_cast<std::uint64_t>(n);
+        }
+        if (size && c.bytes != *size) {
+            c.error = make_error_code(error::size_mismatch);
+            c.reason = "holds " + std::to_string(c.bytes) + " bytes, its descriptor says " + std::to_string(*size);
+            return c;
+        }
+        if (auto const actual = finish_digest(hasher); actual != d) {
+            c.error = make_error_code(error::digest_mismatch);
+            c.reason = "content hashes to " + actual.str() + ", not to its name";
+            c.text.clear();
+            return c;
+        }
+        c.intact = true;
+        return c;
+    }
+
+    /** Checks blob `d` (a manifest, index or config of a recorded image) under its lock and
+        returns its content when it is intact. */
+    std::optional<std::string> verify_small_blob(digest const& d, verify_kind kind, std::optional<std::uint64_t> size,
+                                                 std::uint64_t limit, verify_run& run)
+    {
+        if (!verifiable(d)) {
+            run.report.skipped.push_back(d.str() + ": cannot be verified with " + std::string(Hasher::algorithm));
+            return std::nullopt;
+        }
+        if (!run.options.check_blobs) return read_cached_blob(d, limit);
+        if (auto it = run.blobs.find(d); it != run.blobs.end())
+            return it->second ? read_cached_blob(d, limit) : std::nullopt;
+        auto const path = layout_.blob(d);
+        if (!run.blobs_tried.insert(d).second) return std::nullopt; // skipped before
+        auto guard = verify_item_lock(detail::blob_lock_key(d), "blob " + d.str(), run);
+        if (!guard) return std::nullopt;
+        auto c = check_blob_file(path, d, size, limit);
+        ++run.report.blobs;
+        run.report.bytes += c.bytes;
+        run.blobs[d] = c.intact;
+        if (c.intact) return std::move(c.text);
+        std::string const what = kind == verify_kind::config ? "config" : "manifest";
+        verify_found(run, verify_finding{kind, path, d.str(), c.error, what + " blob " + c.reason, {}, false}, c.present);
+        return std::nullopt;
+    }
+
+    /** Streams the kept blob at `path` through the ingestion pipeline into `add`, checking its
+        size, digest and diff_id; `bytes` is what was read. */
+    bool replay_layer(std::filesystem::path const& path, descriptor const& blob, digest const& diff_id,
+                      layer_compression compression, layer_entry_fn const& add, error_code& ec, std::string* why,
+                      std::uint64_t& bytes)
+    {
+        file_source src;
+        src.open(path, 0, ec);
+        if (ec) return detail::set_why(why, "cannot open " + path.string() + ": " + ec.message()), false;
+        struct forwarding_sink {
+            layer_entry_fn const& add;
+            void add_entry(tar_entry const& e, byte_source_ref data, error_code& aec, std::string* awhy)
+            {
+                add(e, data, aec, awhy);
+            }
+        } sink{add};
+        ingest_options io;
+        io.compression = compression;
+        io.expected_blob = blob.digest;
+        io.expected_size = static_cast<std::uint64_t>(blob.size);
+        io.expected_diff_id = diff_id;
+        auto const m = ingest_layer<Hasher>(src, sink, io, ec, why);
+        bytes = m.blob_size;
+        return !ec;
+    }
+
+    /** Checks one layer of a recorded image: its kept blob (if any) and, through the builder,
+        its artifact, re-derived from the blob when that is kept. Returns whether the artifact
+        is present and intact. */
+    bool verify_layer_record(descriptor const& blob, digest const& diff_id, verify_run& run)
+    {
+        auto const seen_blob = run.blobs.find(blob.digest);
+        bool const check_blob = run.options.check_blobs && run.blobs_tried.insert(blob.digest).second && verifiable(blob.digest);
+        bool check_layer = false;
+        if constexpr (verifiable_artifact_builder<ArtifactBuilder>) check_layer = run.layers.count(diff_id) == 0;
+        if (!check_blob && !check_layer) {
+            auto const it = run.layers.find(diff_id);
+            return it != run.layers.end() && it->second;
+        }
+        auto const path = layout_.blob(blob.digest);
+        // The order a pull takes them in: the blob, then the diff_id.
+        auto blob_guard = verify_item_lock(detail::blob_lock_key(blob.digest), "blob " + blob.digest.str(), run);
+        if (!blob_guard) return false;
+        std::optional<typename Lock::guard> layer_guard;
+        if (check_layer) {
+            layer_guard = verify_item_lock(detail::layer_lock_key(diff_id), "layer " + diff_id.str(), run);
+            check_layer = layer_guard.has_value();
+        }
+        bool const present = detail::regular_file_size(path).has_value();
+        bool replayed_intact = false; // a replay read the whole blob and it verified
+        std::uint64_t replay_bytes = 0;
+        bool intact = false;
+        if constexpr (verifiable_artifact_builder<ArtifactBuilder>) {
+            if (check_layer) {
+                error_code cec;
+                auto compression = layer_compression_of(blob.media_type, cec);
+                bool const source = present && !cec && verifiable(blob.digest) && verifiable(diff_id) &&
+                                    (seen_blob == run.blobs.end() || seen_blob->second);
+                layer_replay const replay = [&](layer_entry_fn const& add, error_code& rec, std::string* rwhy) {
+                    rec.clear();
+                    if (!source) return false;
+                    replayed_intact = replay_layer(path, blob, diff_id, compression, add, rec, rwhy, replay_bytes);
+                    return true;
+                };
+                cec.clear();
+                artifact_check check = builder_.verify_layer(diff_id, replay, cec);
+                if (cec) run.fail(cec, "cannot verify the artifact of layer " + diff_id.str() + ": " + cec.message());
+                run.report.layer_artifacts += check.checked;
+                run.report.bytes += check.bytes;
+                intact = !cec && check.checked > 0 && check.findings.empty();
+                run.layers[diff_id] = intact;
+                for (auto& f : check.findings) verify_found(run, std::move(f), true);
+            }
+        }
+        if (check_blob && present) {
+            ++run.report.blobs;
+            if (replayed_intact) {
+                run.report.bytes += replay_bytes;
+                run.blobs[blob.digest] = true;
+            } else {
+                auto c = check_blob_file(path, blob.digest, static_cast<std::uint64_t>(blob.size), 0);
+                run.report.bytes += c.bytes;
+                run.blobs[blob.digest] = c.intact;
+                if (!c.intact)
+                    verify_found(run, verify_finding{verify_kind::blob, path, blob.digest.str(), c.error, "layer blob " + c.reason, {}, false},
+                                 c.present);
+            }
+        }
+        return intact;
+    }
+
+    /// Checks one recorded image: its blobs, then its layers, then its image artifact.
+    void verify_record(detail::index_record const& rec, verify_run& run)
+    {
+        ++run.report.images;
+        if (rec.index_digest) verify_small_blob(*rec.index_digest, verify_kind::manifest, std::nullopt, max_manifest_size, run);
+        auto const mtext = verify_small_blob(rec.manifest_digest, verify_kind::manifest, rec.size, max_manifest_size, run);
+        if (!mtext) return;
+        error_code pec;
+        std::string pwhy;
+        auto doc = parse_manifest(*mtext, rec.media_type, pec, &pwhy);
+        if (!pec && doc.is_index()) {
+            pec = make_error_code(error::invalid_manifest);
+            pwhy = "it is an image index";
+        }
+        if (pec) {
+            if (run.options.check_blobs)
+                verify_found(run, verify_finding{verify_kind::manifest, layout_.blob(rec.manifest_digest), rec.manifest_digest.str(), pec,
+                                                 "recorded for " + rec.name + " as a manifest, but " + pwhy, {}, false},
+                             false);
+            return;
+        }
+        auto const& m = doc.manifest();
+        auto const ctext = verify_small_blob(m.config.digest, verify_kind::config, static_cast<std::uint64_t>(m.config.size),
+                                             max_config_default, run);
+        if (!ctext) return;
+        auto cfg = parse_image_config(*ctext, pec, &pwhy);
+        if (!pec && cfg.image.rootfs.diff_ids.size() != m.layers.size()) {
+            pec = make_error_code(error::invalid_config);
+            pwhy = "it lists " + std::to_string(cfg.image.rootfs.diff_ids.size()) + " diff_ids for " +
+                   std::to_string(m.layers.size()) + " layers";
+        }
+        if (pec) {
+            if (run.options.check_blobs)
+                verify_found(run, verify_finding{verify_kind::config, layout_.blob(m.config.digest), m.config.digest.str(), pec,
+                                                 "config of " + rec.name + ": " + pwhy, {}, false},
+                             false);
+            return;
+        }
+        std::vector<verified_layer> layers;
+        for (std::size_t i = 0; i < m.layers.size(); ++i) {
+            auto const& diff_id = cfg.image.rootfs.diff_ids[i];
+            layers.push_back(verified_layer{diff_id, verify_layer_record(m.layers[i], diff_id, run)});
+        }
+        if constexpr (verifiable_artifact_builder<ArtifactBuilder>) {
+            if (!run.images.insert(rec.manifest_digest).second) return;
+            auto guard = verify_item_lock(detail::image_lock_key(rec.manifest_digest), "image " + rec.manifest_digest.str(), run);
+            if (!guard) return;
+            error_code cec;
+            artifact_check check = builder_.verify_image(rec.manifest_digest, std::span<verified_layer const>(layers), cec);
+            if (cec) run.fail(cec, "cannot verify the artifacts of image " + rec.manifest_digest.str() + ": " + cec.message());
+            run.report.image_artifacts += check.checked;
+            run.report.bytes += check.bytes;
+            for (auto& f : check.findings) verify_found(run, std::move(f), true);
+        }
+    }
+
+    /// Verifying everything: every blob not examined yet must hash to its name.
+    void verify_other_blobs(verify_run& run)
+    {
+        std::vector<std::pair<digest, std::filesystem::path>> others;
+        std::error_code it_ec;
+        for (auto alg = std::filesystem::directory_iterator(layout_.blobs(), it_ec);
+             !it_ec && alg != std::filesystem::directory_iterator(); alg.increment(it_ec)) {
+            std::error_code fec;
+            for (auto f = std::filesystem::directory_iterator(alg->path(), fec);
+                 !fec && f != std::filesystem::directory_iterator(); f.increment(fec)) {
+                auto const fname = f->path().filename().string();
+                if (fname.empty() || fname[0] == '.') continue; // temporaries
+                error_code dec;
+                auto d = digest::parse(alg->path().filename().string() + ":" + fname, dec);
+                if (dec || run.blobs_tried.count(d)) continue;
+                others.emplace_back(std::move(d), f->path());
+            }
+        }
+        std::sort(others.begin(), others.end());
+        for (auto const& [d, path] : others) {
+            if (!verifiable(d)) {
+                run.report.skipped.push_back(path.string() + ": cannot be verified with " + std::string(Hasher::algorithm));
+                continue;
+            }
+            auto guard = verify_item_lock(detail::blob_lock_key(d), "blob " + d.str(), run);
+            if (!guard) continue;
+            auto c = check_blob_file(path, d, std::nullopt, 0);
+            if (!c.present) continue; // deleted meanwhile
+            ++run.report.blobs;
+            run.report.bytes += c.bytes;
+            run.blobs[d] = c.intact;
+            if (!c.intact) verify_found(run, verify_finding{verify_kind::blob, path, d.str(), c.error, "blob " + c.reason, {}, false}, true);
+        }
+    }
+
+    verify_report verify_cache(std::optional<std::string> const& name, verify_options const& options, error_code& ec,
+                               std::string* why)
+    {
+        ec.clear();
+        if (why) why->clear();
+        verify_run run(options);
+        auto not_recorded = [&] {
+            ec = make_error_code(error::not_found);
+            detail::set_why(why, "no image named " + *name +
+                                     (options.platform ? " for " + options.platform->normalized().to_string() : std::string()) +
+                                     " in the cache " + layout_.root.string());
+            return std::move(run.report);
+        };
+        std::error_code fec;
+        if (!std::filesystem::exists(layout_.index_json(), fec) && !std::filesystem::exists(layout_.blobs(), fec)) {
+            if (name) return not_recorded();
+            return std::move(run.report);
+        }
+        // Pruning is held off while this runs; pulls go on, each item is checked under its lock.
+        auto gc = verify_lock(detail::gc_lock_key, lock_mode::shared, options.lock_timeout, ec);
+        if (ec) return detail::set_why(why, "cannot lock the cache: " + ec.message()), std::move(run.report);
+        if (!gc) {
+            ec = make_error_code(error::lock_failed);
+            detail::set_why(why, "the cache " + layout_.root.string() + " stayed locked for pruning longer than " +
+                                     describe_ms(options.lock_timeout));
+            return std::move(run.report);
+        }
+        std::vector<detail::index_record> records;
+        bool index_readable = true;
+        {
+            auto guard = verify_lock(detail::index_lock_key, run.mode(), options.lock_timeout, ec);
+            if (ec) return detail::set_why(why, "cannot lock the index: " + ec.message()), std::move(run.report);
+            if (!guard) {
+                ec = make_error_code(error::lock_failed);
+                detail::set_why(why, "index.json stayed locked longer than " + describe_ms(options.lock_timeout));
+                return std::move(run.report);
+            }
+            error_code iec;
+            std::string iwhy;
+            records = detail::read_index_records(layout_, iec, &iwhy);
+            if (iec) {
+                index_readable = false;
+                records.clear();
+                std::string const prefix = layout_.index_json().string() + ": ";
+                if (iwhy.starts_with(prefix)) iwhy.erase(0, prefix.size());
+                if (options.check_blobs)
+                    verify_found(run, verify_finding{verify_kind::index, layout_.index_json(), {}, iec, "index.json: " + iwhy, {}, false},
+                                 true);
+            }
+        }
+        std::optional<platform> wanted;
+        if (options.platform) wanted = options.platform->normalized();
+        std::size_t selected = 0;
+        for (auto const& r : records) {
+            if (name && (r.name != *name || (wanted && r.platform.normalized() != *wanted))) continue;
+            ++selected;
+            verify_record(r, run);
+        }
+        if (name && selected == 0 && index_readable) return not_recorded();
+        if (!name && options.check_blobs) verify_other_blobs(run);
+        if (run.failure) {
+            ec = run.failure;
+            detail::set_why(why, run.failure_why);
+        }
+        return std::move(run.report);
     }
 
     detail::store_layout layout_;

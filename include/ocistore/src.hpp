@@ -29,6 +29,7 @@
 #include <ocistore/impl/credentials.ipp>
 #include <ocistore/impl/safe_fs.ipp>
 #include <ocistore/impl/rootfs_builder.ipp>
+#include <ocistore/impl/rootfs_builder_verify.ipp>
 #include <ocistore/impl/file_source.ipp>
 #include <ocistore/impl/http_transport.ipp>
 #include <ocistore/impl/erofs_metadata.ipp>
@@ -39,3 +40,4 @@
 #include <ocistore/impl/store_types.ipp>
 #include <ocistore/impl/store_layout.ipp>
 #include <ocistore/impl/erofs_builder.ipp>
+#include <ocistore/impl/erofs_builder_verify.ipp>

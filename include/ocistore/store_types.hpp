@@ -2,12 +2,14 @@
 #pragma once
 
 #include <ocistore/config.hpp>
+#include <ocistore/byte_source_ref.hpp>
 #include <ocistore/decompress_source.hpp>
 #include <ocistore/digest.hpp>
 #include <ocistore/error.hpp>
 #include <ocistore/image_config.hpp>
 #include <ocistore/platform.hpp>
 #include <ocistore/reference.hpp>
+#include <ocistore/tar_entry.hpp>
 #include <ocistore/tar_reader.hpp>
 
 #include <chrono>
@@ -177,6 +179,97 @@ struct prune_report {
     std::uint64_t temporaries = 0;     ///< stale entries of tmp/ and abandoned temporaries
     std::uint64_t bytes = 0;           ///< bytes reclaimed (reclaimable, in a dry run)
     std::vector<std::filesystem::path> removed; ///< every path deleted (or that would be)
+};
+
+/// What a verify() finding is about.
+enum class verify_kind {
+    index,          ///< the store's index.json
+    metadata,       ///< a builder's metadata file (rootfs_builder's layer.json and image.json)
+    manifest,       ///< a manifest or image index blob
+    config,         ///< an image config blob
+    blob,           ///< a layer blob, or any other blob when everything is verified
+    layer_artifact, ///< a layer artifact (an EROFS layer image, a layer tree)
+    image_artifact, ///< an image artifact (an fsmeta, a VMDK, a composed tree)
+};
+
+/// The name of `k`, e.g. "layer_artifact".
+OCISTORE_DECL std::string_view to_string(verify_kind k) noexcept;
+
+/// One damaged or missing item of the cache, as verify() reports it.
+struct verify_finding {
+    verify_kind kind = verify_kind::blob;
+    std::filesystem::path path;       ///< the file or directory at fault
+    std::string key;                  ///< the digest it is stored under: blob digest, diff_id, or manifest digest (image artifacts); empty for index.json
+    error_code error;                 ///< what is wrong (docs/store.md, "Verify"): digest_mismatch, size_mismatch, not_found, metadata_corrupt, invalid_archive, ...
+    std::string reason;               ///< one line naming the problem: which byte, field or entry
+    std::filesystem::path evicted_to; ///< where verify() moved it, under `tmp/evicted/`; empty when left in place or deleted
+    bool evicted = false;             ///< taken off its final name (moved to `evicted_to`, or deleted where it could not be moved)
+
+    friend bool operator==(verify_finding const&, verify_finding const&) = default;
+};
+
+/// How verify() runs.
+struct verify_options {
+    /** Move each damaged item off its final name, into `tmp/evicted/` (under the item's lock),
+        so that the next pull, under the default policy, fetches or rebuilds it. Off: report
+        only, touch nothing (`ocistore verify --check-only`). Missing items are only reported. */
+    bool evict = true;
+    /// With a name: check only its record for this platform. Default: every platform recorded under the name.
+    std::optional<ocistore::platform> platform;
+    /** Check index.json and blobs. Off: only the builder's artifacts are checked; index.json,
+        manifests and configs are read to find them (images whose metadata does not verify are
+        passed over silently). For a second pass over the same root with another builder. */
+    bool check_blobs = true;
+    /** How long to wait for each lock (the `gc` lock, then one per item) when the *StoreLock*
+        can try (models try_store_lock): an item whose lock stays held longer (a pull working
+        on it) is listed in verify_report::skipped. A lock that cannot try is waited for. */
+    std::chrono::milliseconds lock_timeout{std::chrono::seconds(30)};
+};
+
+/// What verify() examined and found.
+struct verify_report {
+    std::uint64_t images = 0;             ///< recorded images examined
+    std::uint64_t blobs = 0;              ///< blobs hashed (manifests, configs, layer blobs, ...)
+    std::uint64_t layer_artifacts = 0;    ///< layer artifacts examined
+    std::uint64_t image_artifacts = 0;    ///< image artifact files or trees examined
+    std::uint64_t bytes = 0;              ///< bytes read
+    std::vector<verify_finding> findings; ///< damaged or missing items, in the order found
+    std::vector<std::string> skipped;     ///< items left unchecked, each with the reason (a lock held too long, ...)
+
+    /// Whether nothing was found.
+    bool clean() const noexcept { return findings.empty(); }
+    /// How many findings were evicted.
+    std::uint64_t evicted() const noexcept
+    {
+        std::uint64_t n = 0;
+        for (auto const& f : findings) n += f.evicted ? 1 : 0;
+        return n;
+    }
+};
+
+/// Receives one entry of a replayed layer (see layer_replay); may leave data unread.
+using layer_entry_fn = std::function<void(tar_entry const& entry, byte_source_ref data, error_code& ec, std::string* why)>;
+
+/** A layer's entries from a verified source, for a builder that re-derives its artifact in
+    verify_layer(): `replay(add, ec, why)` feeds every entry of the layer's kept blob to `add`,
+    in archive order, then checks the blob's size, digest and diff_id. Returns false with `ec`
+    clear when there is no source (the blob is not kept). When `ec` is set (by the source, the
+    checks, or `add`) the entries given so far prove nothing. */
+using layer_replay = std::function<bool(layer_entry_fn const& add, error_code& ec, std::string* why)>;
+
+/// A layer of an image, as a builder's verify_image() is told about it.
+struct verified_layer {
+    digest diff_id;
+    bool intact = false; ///< its artifact was examined in this run and found undamaged (so it may be re-derived from)
+};
+
+/** What a builder's verify hook (verifiable_artifact_builder) examined and found. Absent
+    artifacts are not findings; the store evicts what is reported. */
+struct artifact_check {
+    std::uint64_t checked = 0;            ///< artifact files or trees examined
+    std::uint64_t bytes = 0;              ///< bytes read
+    bool rederived = false;               ///< compared with a fresh derivation (else only structural checks)
+    std::vector<verify_finding> findings; ///< damaged artifacts (`evicted_to` empty)
 };
 
 } // namespace ocistore

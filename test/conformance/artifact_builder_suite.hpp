@@ -250,7 +250,8 @@ TEST_CASE_TEMPLATE_DEFINE("artifact_builder conformance", B, artifact_builder_co
         tar_entry e;
         e.path = "f";
         e.size = 100;
-        memory_source data(std::string(100, 'x'), 10);
+        std::string const bytes(100, 'x');
+        memory_source data(bytes, 10);
         data.fail_at(40, make_error_code(error::diff_id_mismatch));
         sink.add_entry(e, data, ec);
         CHECK(ec == error::diff_id_mismatch);

@@ -5,11 +5,13 @@
 #include <ocistore/error.hpp>
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace ocistore_test {
@@ -21,6 +23,10 @@ public:
         : data_(data), max_chunk_(max_chunk == 0 ? 1 : max_chunk)
     {
     }
+    /// A temporary string would dangle: keep the bytes in a variable that outlives the source.
+    template <class S>
+        requires std::same_as<S, std::string>
+    memory_source(S&& data, std::size_t max_chunk = 0) = delete;
 
     std::size_t read_some(std::span<std::byte> buf, ocistore::error_code& ec)
     {

@@ -308,7 +308,7 @@ TEST_CASE("streaming through the descriptor")
     CHECK(read_all(dir / "out") == "abcdef");
 }
 
-TEST_CASE("moves transfer the temporary; the moved-from object owns nothing")
+TEST_CASE("moves transfer the temporary, the moved-from object owns nothing")
 {
     temp_dir dir;
     atomic_file a(dir / "t");

@@ -325,3 +325,32 @@ TEST_CASE("cli args: error texts and exit codes")
     CHECK(artifact_name(artifact_choice::none) == "none");
     CHECK(artifact_name(artifact_choice::erofs) == "erofs");
 }
+
+TEST_CASE("cli args: verify, with and without REF")
+{
+    auto all = ok({"verify"});
+    CHECK(all.command == command_kind::verify);
+    CHECK_FALSE(all.image);
+    CHECK_FALSE(all.check_only);
+    CHECK_FALSE(all.json);
+    auto one = ok({"verify", "--check-only", "--json", "alpine:3.20", "--root", "/c"});
+    CHECK(one.check_only);
+    CHECK(one.json);
+    REQUIRE(one.image);
+    CHECK(one.image->record_name == "docker.io/library/alpine:3.20");
+    CHECK(one.root == std::filesystem::path("/c"));
+    CHECK(ok({"verify", "oci:/srv/app:v1"}).image->record_name == "oci:/srv/app:v1");
+    CHECK(ok({"verify", "-h"}).help_topic == command_kind::verify);
+
+    CHECK(usage_error({"verify", "a", "b"}) == "unexpected argument \"b\" for verify");
+    CHECK(usage_error({"verify", "--dry-run"}) == "unknown option --dry-run for verify");
+    CHECK(usage_error({"verify", "--platform", "linux/amd64"}) == "unknown option --platform for verify");
+    CHECK(usage_error({"pull", "--check-only", "a"}) == "unknown option --check-only for pull");
+    CHECK(usage_error({"verify", "--check-only=yes"}) == "--check-only takes no value");
+    CHECK(usage_error({"verify", "UPPER:tag"}).starts_with("invalid image reference \"UPPER:tag\""));
+
+    CHECK(help_text().find("verify [REF]") != std::string::npos);
+    CHECK(help_text(command_kind::verify).starts_with("usage: ocistore [--root DIR] verify [--check-only] [--json] [REF]\n"));
+    for (auto opt : {"--check-only", "--json", "tmp/evicted/"})
+        CHECK_MESSAGE(help_text(command_kind::verify).find(opt) != std::string::npos, opt);
+}

@@ -141,3 +141,47 @@ TEST_CASE("cli output: images table and JSON, prune reports")
     p.image_artifacts = 1;
     CHECK(prune_text(p, false) == "freed 2.00 KiB (2048 bytes): 1 blob, 2 layer artifacts, 1 image artifact, 1 temporary\n");
 }
+
+TEST_CASE("cli output: verify lines, summary and JSON")
+{
+    verify_report r;
+    r.images = 1;
+    r.blobs = 5;
+    r.layer_artifacts = 3;
+    r.image_artifacts = 2;
+    r.bytes = 3 * 1024 * 1024;
+    CHECK(verify_text(r, false) ==
+          "verified 1 image, 5 blobs, 3 layer artifacts, 2 image artifacts (3.00 MiB read): no damage found\n");
+    r.findings.push_back(verify_finding{verify_kind::blob, "/c/blobs/sha256/aa", dg('a').str(),
+                                        make_error_code(error::digest_mismatch), "layer blob content hashes to x, not to its name",
+                                        "/c/tmp/evicted/blobs/sha256/aa", true});
+    r.findings.push_back(verify_finding{verify_kind::config, "/c/blobs/sha256/bb", dg('b').str(), make_error_code(error::not_found),
+                                        "config blob is missing", {}, false});
+    r.skipped.push_back("blob sha256:cc: its lock stayed held longer than 30000 ms (a pull at work?)");
+    CHECK(verify_text(r, false) ==
+          "damaged blob /c/blobs/sha256/aa: layer blob content hashes to x, not to its name, moved to /c/tmp/evicted/blobs/sha256/aa\n"
+          "missing config /c/blobs/sha256/bb: config blob is missing\n"
+          "skipped: blob sha256:cc: its lock stayed held longer than 30000 ms (a pull at work?)\n"
+          "verified 1 image, 5 blobs, 3 layer artifacts, 2 image artifacts (3.00 MiB read): 2 damaged or missing, 1 moved "
+          "aside; pull again to repair; 1 skipped\n");
+    r.findings[0].evicted_to.clear(); // deleted where it could not be moved
+    CHECK(verify_finding_line(r.findings[0]) == "damaged blob /c/blobs/sha256/aa: layer blob content hashes to x, not to its name, deleted\n");
+    r.findings[0].evicted = false;
+    r.skipped.clear();
+    CHECK(verify_text(r, true).ends_with("): 2 damaged or missing (--check-only: nothing moved)\n"));
+
+    auto j = verify_json(r);
+    CHECK(j.at("clean").as_bool() == false);
+    CHECK(j.at("blobs").to_number<int>() == 5);
+    CHECK(j.at("evicted").to_number<int>() == 0);
+    auto const& f = j.at("findings").as_array();
+    REQUIRE(f.size() == 2);
+    CHECK(f[0].at("kind").as_string() == "blob");
+    CHECK(f[0].at("key").as_string() == dg('a').str());
+    CHECK(f[0].at("error").as_string() == make_error_code(error::digest_mismatch).message());
+    CHECK(f[0].at("evicted").as_bool() == false);
+    CHECK(f[0].at("evicted_to").is_null());
+    CHECK(f[1].at("kind").as_string() == "config");
+    CHECK(j.at("skipped").as_array().empty());
+    CHECK(verify_json(verify_report{}).at("clean").as_bool());
+}

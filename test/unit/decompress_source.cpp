@@ -588,7 +588,7 @@ TEST_CASE("zstd: round trips against the zstd command")
     CHECK(r.members == 2);
 }
 
-TEST_CASE("zstd: every input chunk size and output read size; frames and skippable frames")
+TEST_CASE("zstd: every input chunk size and output read size, frames and skippable frames")
 {
     std::string const a = mixed(20000, 31), b = mixed(3000, 32);
     std::string const z = ocistore_test::zstd_skippable_frame("lead") + ocistore_test::zstd_compress(a, 3) +
@@ -842,7 +842,7 @@ TEST_CASE("a decompression bomb stops at max_output_bytes without reading it all
     CHECK(full.out == std::string(3 << 20, '\0'));
 }
 
-TEST_CASE("source failures pass through with their own code; failures are sticky")
+TEST_CASE("source failures pass through with their own code, failures are sticky")
 {
     std::string const data = mixed(300000, 15);
     std::string const gz = ocistore_test::gzip_compress(data);

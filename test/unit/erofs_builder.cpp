@@ -116,7 +116,7 @@ TEST_CASE("erofs_builder: paths, identity and artifact_paths")
     CHECK_FALSE(fs::exists(dir / "store")); // construction does no I/O
 }
 
-TEST_CASE("erofs_builder: begin, add entries, finish, commit; held afterwards")
+TEST_CASE("erofs_builder: begin, add entries, finish, commit, held afterwards")
 {
     temp_dir dir("erofs-builder");
     fs::path const root = dir / "store";
@@ -331,7 +331,7 @@ TEST_CASE("erofs_builder: a held layer wins over a second commit of the same dif
     CHECK(count_entries(root / "tmp") == 0);
 }
 
-TEST_CASE("erofs_builder: compose writes the fsmeta and the VMDK; image() checks them")
+TEST_CASE("erofs_builder: compose writes the fsmeta and the VMDK, image() checks them")
 {
     temp_dir dir("erofs-builder");
     fs::path const root = dir / "store";

@@ -429,7 +429,7 @@ TEST_CASE("write_fsmeta: chunk indexes, device table and superblock")
     CHECK(fs::file_size(c.fsmeta) * 100 < s.expect.data_bytes);
 }
 
-TEST_CASE("write_fsmeta: output is deterministic; the seed changes only the UUID")
+TEST_CASE("write_fsmeta: output is deterministic, the seed changes only the UUID")
 {
     temp_dir dir("fsmeta-det");
     stacked_layers s;
@@ -446,7 +446,7 @@ TEST_CASE("write_fsmeta: output is deterministic; the seed changes only the UUID
     CHECK(x.substr(1024 + 0x50) == w.substr(1024 + 0x50)); // device table included
 }
 
-TEST_CASE("write_fsmeta: 30 layers spill the device table past block 0; opaque roots and implicit roots")
+TEST_CASE("write_fsmeta: 30 layers spill the device table past block 0, opaque roots and implicit roots")
 {
     temp_dir dir("fsmeta-many");
     std::vector<std::string> tars;

@@ -100,7 +100,7 @@ TEST_CASE("the digest equals the digest of the whole buffer for any chunking")
     }
 }
 
-TEST_CASE("finish_digest() resets the hasher; bytes() keeps counting; hasher() is the one fed")
+TEST_CASE("finish_digest() resets the hasher, bytes() keeps counting, hasher() is the one fed")
 {
     std::string const data = "hello, layer";
     memory_source src(data, 5);
@@ -136,7 +136,7 @@ TEST_CASE("other hashers: sha512")
     CHECK(d == digest_of<sha512_hasher>(std::string_view(data)));
 }
 
-TEST_CASE("failures pass through; only the bytes returned are hashed")
+TEST_CASE("failures pass through, only the bytes returned are hashed")
 {
     std::string const data = ocistore_test::random_bytes(10000, 4);
     auto const io = std::make_error_code(std::errc::io_error);

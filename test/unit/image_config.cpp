@@ -218,7 +218,7 @@ TEST_CASE("invalid configs name the member path")
     }
 }
 
-TEST_CASE("configs over 4 MiB are rejected before parsing; malformed JSON is invalid_json")
+TEST_CASE("configs over 4 MiB are rejected before parsing, malformed JSON is invalid_json")
 {
     CHECK(max_config_size == 4u * 1024 * 1024);
     std::string at_limit = minimal;

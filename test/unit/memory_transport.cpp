@@ -51,7 +51,7 @@ struct registry {
 
 } // namespace
 
-TEST_CASE("content: digests are sha256 of the bytes; tags and digests both reach a manifest")
+TEST_CASE("content: digests are sha256 of the bytes, tags and digests both reach a manifest")
 {
     registry r;
     CHECK(r.blob_digest == digest_of<sha256_hasher>(r.blob));
@@ -73,7 +73,7 @@ TEST_CASE("content: digests are sha256 of the bytes; tags and digests both reach
     CHECK(h.size == r.manifest.size());
 }
 
-TEST_CASE("content: the registry part of a reference is ignored; repositories are separate")
+TEST_CASE("content: the registry part of a reference is ignored, repositories are separate")
 {
     registry r;
     error_code ec;
@@ -117,7 +117,7 @@ TEST_CASE("content: a dangling tag and put_* under a wrong digest")
     CHECK(drain(b, ec) == "not what the digest says");
 }
 
-TEST_CASE("Accept: a stored type outside a non-empty Accept list is not_found; essence, wildcard and empty match")
+TEST_CASE("Accept: a stored type outside a non-empty Accept list is not_found, essence, wildcard and empty match")
 {
     registry r;
     error_code ec;
@@ -229,7 +229,7 @@ TEST_CASE("counters: requests per kind, the log, bytes served per blob, offsets 
     CHECK(r.t.blob_offsets(r.blob_digest).empty());
 }
 
-TEST_CASE("copies share the registry; readers outlive the transport")
+TEST_CASE("copies share the registry, readers outlive the transport")
 {
     memory_transport::blob_reader b;
     digest d;
@@ -434,7 +434,7 @@ TEST_CASE("fault: manifest bodies cut short, both modes")
     CHECK_FALSE(ec);
 }
 
-TEST_CASE("fault: effects combine; the shortest truncation wins")
+TEST_CASE("fault: effects combine, the shortest truncation wins")
 {
     registry r;
     r.t.inject({.truncate_after = 300, .truncate_mode = truncation::eof});

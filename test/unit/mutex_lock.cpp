@@ -17,7 +17,7 @@ namespace {
 constexpr lock_mode shared = lock_mode::shared, exclusive = lock_mode::exclusive;
 }
 
-TEST_CASE("copies share one table; separately constructed locks are independent")
+TEST_CASE("copies share one table, separately constructed locks are independent")
 {
     mutex_lock a;
     mutex_lock copy = a;

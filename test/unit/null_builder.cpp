@@ -56,7 +56,8 @@ TEST_CASE("a sink drains a source that is not a tar reader to its end")
     null_builder b;
     error_code ec;
     auto sink = b.begin_layer(layer_info{ocistore_test::diff_id_of("x"), 0}, ec);
-    memory_source data(std::string(5000, 'q'), 10);
+    std::string const bytes(5000, 'q');
+    memory_source data(bytes, 10);
     tar_entry e;
     e.path = "f";
     e.size = 5000;

@@ -145,7 +145,7 @@ TEST_CASE("names: tags, full references, first match, unknown names listed")
                          system_error);
 }
 
-TEST_CASE("names: a reference without a tag uses latest, else the only entry; an explicit tag never falls back")
+TEST_CASE("names: a reference without a tag uses latest, else the only entry, an explicit tag never falls back")
 {
     temp_dir dir("oci-layout-single");
     oci_layout_writer w(dir / "l");
@@ -177,7 +177,7 @@ TEST_CASE("names: a reference without a tag uses latest, else the only entry; an
     CHECK(t.find_entry(make_ref("app"), ec).digest == b.digest);
 }
 
-TEST_CASE("media types: a tag serves its descriptor's type; a digest sniffs; a non-manifest blob is not_found")
+TEST_CASE("media types: a tag serves its descriptor's type, a digest sniffs, a non-manifest blob is not_found")
 {
     layout l;
     descriptor d = l.manifest;
@@ -255,7 +255,7 @@ TEST_CASE("blobs: offsets, size, the end, beyond it, sha512, and a file that shr
     CHECK_FALSE(none.size());
 }
 
-TEST_CASE("blob readers move and close their descriptor; nothing leaks")
+TEST_CASE("blob readers move and close their descriptor, nothing leaks")
 {
     layout l;
     auto count_fds = [] {
@@ -386,7 +386,7 @@ TEST_CASE("index.json: too large, malformed JSON, invalid index")
     CHECK_FALSE(ec);
 }
 
-TEST_CASE("a manifest over max_manifest_size is too_large; a listed manifest whose blob is gone is not_found")
+TEST_CASE("a manifest over max_manifest_size is too_large, a listed manifest whose blob is gone is not_found")
 {
     layout l;
     descriptor big = l.manifest;

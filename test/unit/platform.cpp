@@ -181,7 +181,7 @@ TEST_CASE("compatible platforms follow containerd's preference order")
     CHECK(platform_matcher(plat("Linux", "aarch64")).wanted().to_string() == "linux/arm64/v8");
 }
 
-TEST_CASE("rank: exact beats implied variant beats fallback; no_match otherwise")
+TEST_CASE("rank: exact beats implied variant beats fallback, no_match otherwise")
 {
     platform_matcher const m(platform::parse("linux/arm64/v8"));
     auto exact = m.rank(plat("linux", "arm64", "v8"));

@@ -275,7 +275,7 @@ TEST_CASE("every entry type is extracted with its metadata, in both resolution m
     }
 }
 
-TEST_CASE("layer.json lists whiteouts, opaque and implicit directories; the tree has no markers")
+TEST_CASE("layer.json lists whiteouts, opaque and implicit directories, the tree has no markers")
 {
     fixture f;
     auto b = f.make();
@@ -383,7 +383,8 @@ TEST_CASE("a source failure is reported with its own code and is sticky")
     error_code ec;
     std::string why;
     auto sink = b.begin_layer(layer_info{diff_id_of("src"), 0}, ec, &why);
-    memory_source src(std::string(100, 'x'), 10);
+    std::string const bytes(100, 'x');
+    memory_source src(bytes, 10);
     src.fail_at(50, make_error_code(error::digest_mismatch));
     sink.add_entry(file_entry("f", 100), src, ec, &why);
     CHECK(ec == error::digest_mismatch);
@@ -635,7 +636,7 @@ TEST_CASE("implicit parent directories never change an existing directory's owne
     CHECK(s5.at("p").xattrs == std::vector<std::pair<std::string, std::string>>{{"user.new", "1"}});
 }
 
-TEST_CASE("compose applies layers bottom to top; a later layer's entry replaces a lower one")
+TEST_CASE("compose applies layers bottom to top, a later layer's entry replaces a lower one")
 {
     fixture f;
     auto b = f.make();
@@ -660,7 +661,7 @@ TEST_CASE("compose applies layers bottom to top; a later layer's entry replaces 
     CHECK(down.layers == std::vector<digest>{diff_id_of(hi.str()), diff_id_of(lo.str())});
 }
 
-TEST_CASE("hardlink groups stay groups in the image; a replaced member leaves the group")
+TEST_CASE("hardlink groups stay groups in the image, a replaced member leaves the group")
 {
     fixture f;
     auto b = f.make();
@@ -924,7 +925,7 @@ TEST_CASE("the tar reader in front refuses traversal on its own")
 // Publishing, validation, discarding
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("nothing is published before commit_layer; abandoning discards the temporaries")
+TEST_CASE("nothing is published before commit_layer, abandoning discards the temporaries")
 {
     fixture f;
     auto b = f.make();

@@ -26,7 +26,7 @@ inline constexpr int exit_failure = 1; ///< the operation failed (one line on st
 inline constexpr int exit_usage = 2;   ///< the command line is wrong
 
 /// The subcommand.
-enum class command_kind { none, help, version, pull, images, inspect, rm, prune, export_rootfs };
+enum class command_kind { none, help, version, pull, images, inspect, rm, prune, export_rootfs, verify };
 
 /// What `--artifacts` selects: the builder of the store.
 enum class artifact_choice { erofs, rootfs, none };
@@ -48,6 +48,7 @@ inline std::string_view command_name(command_kind c) noexcept
     case command_kind::rm: return "rm";
     case command_kind::prune: return "prune";
     case command_kind::export_rootfs: return "export-rootfs";
+    case command_kind::verify: return "verify";
     default: return "";
     }
 }
@@ -103,6 +104,7 @@ struct cli_options {
     progress_choice progress = progress_choice::automatic;
     bool json = false;
     bool dry_run = false;
+    bool check_only = false; ///< verify: report only, evict nothing
     std::optional<image_target> image;
     std::filesystem::path export_dir;
 };
@@ -287,6 +289,20 @@ inline std::string help_text(command_kind c = command_kind::none)
                transport_opts +
                "      --jobs N                         layers processed at once, 1 to 16\n"
                "      --progress auto|plain|none       progress of a download or build (default: auto)\n";
+    case command_kind::verify:
+        return "usage: ocistore [--root DIR] verify [--check-only] [--json] [REF]\n"
+               "\n"
+               "Checks the cache, without network access: index.json; that the manifests, configs and\n"
+               "kept layer blobs hash to their digests; and the artifacts: each EROFS layer image is\n"
+               "written again from its kept blob (else walked) and compared byte for byte, each fsmeta\n"
+               "from its layer images, each VMDK from both; rootfs trees are checked against their\n"
+               "metadata. Without REF, every recorded image and every blob. Damaged items are moved\n"
+               "aside (into the cache's tmp/evicted/) so that the next pull fetches or rebuilds them.\n"
+               "Prints one line per problem, then a summary. Exit status 1 when anything was damaged.\n"
+               "\n"
+               "options:\n"
+               "      --check-only   only report: move nothing\n"
+               "      --json         print the report as JSON\n";
     default:
         return "usage: ocistore [--root DIR] COMMAND [OPTIONS]\n"
                "\n"
@@ -300,6 +316,7 @@ inline std::string help_text(command_kind c = command_kind::none)
                "  rm REF                   forget an image and delete what nothing else uses\n"
                "  prune                    delete unreferenced blobs and stale temporaries\n"
                "  export-rootfs REF DIR    copy an image's root file system to DIR\n"
+               "  verify [REF]             check blobs and artifacts; move damaged ones aside for the next pull\n"
                "\n"
                "global options:\n"
                "      --root DIR   the cache (default: $OCISTORE_ROOT, else $XDG_CACHE_HOME/ocistore,\n"
@@ -369,8 +386,9 @@ inline parse_result parse_args(std::span<std::string const> args)
             opt == "--progress")
             return c == pull || c == export_rootfs;
         if (opt == "--artifacts" || opt == "--policy" || opt == "--force" || opt == "--verify-diff-ids") return c == pull;
-        if (opt == "--json") return c == pull || c == images || c == inspect;
+        if (opt == "--json") return c == pull || c == images || c == inspect || c == verify;
         if (opt == "--dry-run") return c == prune;
+        if (opt == "--check-only") return c == verify;
         return false;
     };
     auto takes_value = [](std::string_view opt) {
@@ -381,7 +399,7 @@ inline parse_result parse_args(std::span<std::string const> args)
     static constexpr std::string_view known[] = {"--root",   "--help",    "-h",         "--version",
                                                  "--platform", "--insecure-registry", "--ca-file", "--mirror",
                                                  "--artifacts", "--policy", "--force", "--verify-diff-ids", "--jobs",
-                                                 "--progress", "--json",   "--dry-run"};
+                                                 "--progress", "--json",   "--dry-run", "--check-only"};
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string_view arg = args[i];
@@ -394,6 +412,7 @@ inline parse_result parse_args(std::span<std::string const> args)
                 else if (arg == "rm") o.command = rm;
                 else if (arg == "prune") o.command = prune;
                 else if (arg == "export-rootfs") o.command = export_rootfs;
+                else if (arg == "verify") o.command = verify;
                 else return usage("unknown command \"" + std::string(arg) + "\"");
                 continue;
             }
@@ -495,6 +514,8 @@ inline parse_result parse_args(std::span<std::string const> args)
             o.json = true;
         } else if (name == "--dry-run") {
             o.dry_run = true;
+        } else if (name == "--check-only") {
+            o.check_only = true;
         }
     }
 
@@ -512,6 +533,7 @@ inline parse_result parse_args(std::span<std::string const> args)
     case inspect:
     case rm: wanted = 1; break;
     case export_rootfs: wanted = 2; break;
+    case verify: wanted = positional.empty() ? 0 : 1; break; // REF is optional
     default: wanted = 0; break;
     }
     if (positional.size() < wanted) {

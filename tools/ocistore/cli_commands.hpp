@@ -446,6 +446,45 @@ inline int run_export_rootfs(session const& s)
     return exit_ok;
 }
 
+/** `ocistore verify`: a store over the root with erofs_builder checks index.json, every blob
+    and the EROFS artifacts; when rootfs trees were built, a second pass checks those (blobs
+    are not read again). Exit status 1 when anything was damaged or missing. */
+inline int run_verify(session const& s)
+{
+    verify_options vo;
+    vo.evict = !s.options.check_only;
+    std::optional<std::string> const name = s.options.image ? std::optional<std::string>(s.options.image->record_name) : std::nullopt;
+    auto verify_with = [&]<class B>(std::type_identity<B>, verify_options const& o, error_code& ec, std::string& why) {
+        auto store = local_store<B>(s.root);
+        return name ? store.verify(std::string_view(*name), o, ec, &why) : store.verify(o, ec, &why);
+    };
+    error_code ec;
+    std::string why;
+    auto report = verify_with(std::type_identity<erofs_builder>{}, vo, ec, why);
+    if (ec == make_error_code(error::not_found)) return fail(ec, why);
+    std::string failure = ec ? (why.empty() ? ec.message() : why) : std::string();
+    std::error_code fec;
+    if (std::filesystem::exists(s.root / "rootfs", fec)) {
+        verify_options second = vo;
+        second.check_blobs = false;
+        error_code rec;
+        std::string rwhy;
+        auto more = verify_with(std::type_identity<rootfs_builder>{}, second, rec, rwhy);
+        if (rec && rec != make_error_code(error::not_found) && failure.empty()) failure = rwhy.empty() ? rec.message() : rwhy;
+        report.layer_artifacts += more.layer_artifacts;
+        report.image_artifacts += more.image_artifacts;
+        report.bytes += more.bytes;
+        for (auto& f : more.findings) report.findings.push_back(std::move(f));
+        for (auto& k : more.skipped) report.skipped.push_back(std::move(k));
+    }
+    if (s.options.json)
+        write_out(json_line(verify_json(report)));
+    else
+        write_out(verify_text(report, s.options.check_only));
+    if (!failure.empty()) return fail(failure);
+    return report.clean() ? exit_ok : exit_failure;
+}
+
 /// Runs the command of `s.options` (not help or version).
 inline int run_command(session const& s)
 {
@@ -456,6 +495,7 @@ inline int run_command(session const& s)
     case command_kind::rm: return run_rm(s);
     case command_kind::prune: return run_prune(s);
     case command_kind::export_rootfs: return run_export_rootfs(s);
+    case command_kind::verify: return run_verify(s);
     default: return fail("no command");
     }
 }

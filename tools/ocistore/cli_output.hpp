@@ -189,4 +189,77 @@ inline std::string prune_text(prune_report const& r, bool dry_run)
     return s + "\n";
 }
 
+/** One line of `verify` per finding: "damaged KIND PATH: REASON" ("missing" for an absent
+    item), then ", moved to PATH" when it was evicted (", deleted" when it could not be moved). */
+inline std::string verify_finding_line(verify_finding const& f)
+{
+    bool const missing = f.error == make_error_code(error::not_found) && !f.evicted;
+    std::string line = std::string(missing ? "missing " : "damaged ") + std::string(to_string(f.kind)) + " " +
+                       f.path.string() + ": " + f.reason;
+    if (f.evicted) line += f.evicted_to.empty() ? ", deleted" : ", moved to " + f.evicted_to.string();
+    for (auto& c : line)
+        if (c == '\n' || c == '\r') c = ' ';
+    return line + "\n";
+}
+
+/** What `verify` prints: a line per finding (verify_finding_line()), a line per item skipped
+    ("skipped: ..."), then the summary: "verified 1 image, 5 blobs, 3 layer artifacts, 2 image
+    artifacts (1.2 MiB read): no damage found", or "...: 2 damaged or missing, 2 moved aside;
+    pull again to repair" (with `check_only`: "...: 2 damaged or missing (--check-only: nothing
+    moved)"). */
+inline std::string verify_text(verify_report const& r, bool check_only)
+{
+    auto count = [](std::uint64_t n, char const* one, char const* many) {
+        return std::to_string(n) + " " + (n == 1 ? one : many);
+    };
+    std::string s;
+    for (auto const& f : r.findings) s += verify_finding_line(f);
+    for (auto const& k : r.skipped) s += "skipped: " + k + "\n";
+    s += "verified " + count(r.images, "image", "images") + ", " + count(r.blobs, "blob", "blobs") + ", " +
+         count(r.layer_artifacts, "layer artifact", "layer artifacts") + ", " +
+         count(r.image_artifacts, "image artifact", "image artifacts") + " (" + format_bytes(r.bytes) + " read): ";
+    if (r.clean()) {
+        s += "no damage found";
+    } else {
+        s += std::to_string(r.findings.size()) + " damaged or missing";
+        if (check_only) s += " (--check-only: nothing moved)";
+        else if (auto const n = r.evicted()) s += ", " + std::to_string(n) + " moved aside; pull again to repair";
+    }
+    if (!r.skipped.empty()) s += "; " + std::to_string(r.skipped.size()) + " skipped";
+    return s + "\n";
+}
+
+/** `verify --json`: {clean, images, blobs, layer_artifacts, image_artifacts, bytes, evicted,
+    findings[{kind, path, key, error, reason, evicted, evicted_to}], skipped[]}; `error` is the
+    error's message, `evicted_to` null when not moved. */
+inline boost::json::object verify_json(verify_report const& r)
+{
+    boost::json::object o;
+    o["clean"] = r.clean();
+    o["images"] = r.images;
+    o["blobs"] = r.blobs;
+    o["layer_artifacts"] = r.layer_artifacts;
+    o["image_artifacts"] = r.image_artifacts;
+    o["bytes"] = r.bytes;
+    o["evicted"] = r.evicted();
+    boost::json::array findings;
+    for (auto const& f : r.findings) {
+        boost::json::object fo;
+        fo["kind"] = to_string(f.kind);
+        fo["path"] = f.path.string();
+        fo["key"] = f.key;
+        fo["error"] = f.error.message();
+        fo["reason"] = f.reason;
+        fo["evicted"] = f.evicted;
+        if (f.evicted_to.empty()) fo["evicted_to"] = nullptr;
+        else fo["evicted_to"] = f.evicted_to.string();
+        findings.emplace_back(std::move(fo));
+    }
+    o["findings"] = std::move(findings);
+    boost::json::array skipped;
+    for (auto const& k : r.skipped) skipped.emplace_back(k);
+    o["skipped"] = std::move(skipped);
+    return o;
+}
+
 } // namespace ocistore::cli

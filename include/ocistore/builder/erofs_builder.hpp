@@ -219,6 +219,19 @@ public:
                                         std::span<layer_result const> layers, error_code& ec,
                                         std::string* why = nullptr) const;
 
+    /** Checks the layer image held for `diff_id`, if there is one (models
+        verifiable_artifact_builder; docs/store.md, "Verify"). When `replay` has a source, the
+        image is written again from the replayed entries into an unnamed scratch file, compared
+        with the held one byte for byte as it grows (memory and scratch space stay bounded), and
+        the first difference is named; without a source, or when the replay fails, the image is
+        walked with erofs_image_reader (superblock, length, every inode and directory). */
+    OCISTORE_DECL artifact_check verify_layer(digest const& diff_id, layer_replay const& replay, error_code& ec);
+    /** Checks the fsmeta and the VMDK of `key`, those present. When every layer is intact the
+        fsmeta is written again from the layer images and compared byte for byte, else walked
+        and its device table matched against the layers; the VMDK must equal the descriptor
+        this builder writes for that fsmeta and those layers (else it must parse and name them). */
+    OCISTORE_DECL artifact_check verify_image(digest const& key, std::span<verified_layer const> layers, error_code& ec);
+
 private:
     std::shared_ptr<config const> config_;
 };
@@ -227,4 +240,5 @@ private:
 
 #ifdef OCISTORE_HEADER_ONLY
 #  include <ocistore/impl/erofs_builder.ipp>
+#  include <ocistore/impl/erofs_builder_verify.ipp>
 #endif

@@ -231,6 +231,18 @@ public:
     /// @throws system_error.
     OCISTORE_DECL std::vector<build_warning> export_rootfs(digest const& key, std::filesystem::path const& target);
 
+    /** Checks the layer held for `diff_id`, if there is one (models verifiable_artifact_builder;
+        docs/store.md, "Verify"). Structural only (`replay` is not used): `layer.json` parses,
+        has this builder's format and kind, names `diff_id`, and lists only plain relative
+        whiteout and opaque paths; `tree/` is a directory; every path its records and implicit
+        directories name exists in the tree. A layer built under another identity (the other
+        ownership mode) is not this builder's and is passed over. */
+    OCISTORE_DECL artifact_check verify_layer(digest const& diff_id, layer_replay const& replay, error_code& ec);
+    /** Checks the image held for `key`, if there is one, likewise: `image.json` parses, names
+        `key` and lists the diff_ids of `layers` in order; `rootfs/` is a directory; every path
+        its records name exists in it. */
+    OCISTORE_DECL artifact_check verify_image(digest const& key, std::span<verified_layer const> layers, error_code& ec);
+
 private:
     std::shared_ptr<config const> config_;
 };
@@ -248,4 +260,5 @@ inline rootfs_builder::prepared_layer::prepared_layer(prepared_layer&& other) no
 
 #ifdef OCISTORE_HEADER_ONLY
 #  include <ocistore/impl/rootfs_builder.ipp>
+#  include <ocistore/impl/rootfs_builder_verify.ipp>
 #endif

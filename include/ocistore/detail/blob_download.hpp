@@ -109,7 +109,9 @@ public:
                                            static_cast<off_t>(pos_ + written));
                 if (w < 0) {
                     if (errno == EINTR) continue;
-                    return fail(ec, error_code(errno, std::system_category()));
+                    error_code const wec(errno, std::system_category());
+                    write_failure_ = "writing at byte " + std::to_string(pos_ + written) + ": " + wec.message();
+                    return fail(ec, wec);
                 }
                 written += static_cast<std::size_t>(w);
             }
@@ -128,6 +130,8 @@ public:
     std::uint64_t network_bytes() const noexcept { return network_bytes_; }
     /// Bytes delivered so far.
     std::uint64_t position() const noexcept { return pos_; }
+    /// Why writing the `.part` failed ("writing at byte N: <errno text>"); empty when it did not.
+    std::string const& write_failure() const noexcept { return write_failure_; }
     /// Retries used.
     unsigned retries_used() const noexcept { return attempts_; }
 
@@ -198,6 +202,7 @@ private:
     std::uint64_t written_back_ = 0;
     unsigned attempts_ = 0;
     error_code failed_;
+    std::string write_failure_;
 };
 
 } // namespace ocistore::detail

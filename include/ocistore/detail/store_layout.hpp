@@ -39,6 +39,13 @@ struct store_layout {
     std::filesystem::path tmp() const { return root / "tmp"; }
     std::filesystem::path part(digest const& d) const { return root / "tmp" / "blobs" / (d.path_safe() + ".part"); }
     std::filesystem::path locks() const { return root / "locks"; }
+    /// `tmp/evicted/`: what verify() moved off its final name, at its path relative to the root.
+    std::filesystem::path evicted() const { return root / "tmp" / "evicted"; }
+    /// Where an evicted blob `d` is kept; while it is there and `blob(d)` is absent, a pull re-fetches `d`.
+    std::filesystem::path evicted_blob(digest const& d) const
+    {
+        return evicted() / "blobs" / std::string(d.algorithm()) / std::string(d.encoded());
+    }
 };
 
 /// Lock keys (see *StoreLock*): `blobs/<alg>/<hex>`, `layers/<alg>/<hex>` (diff_id builds),
@@ -86,6 +93,13 @@ OCISTORE_DECL void collect_temporaries(store_layout const& layout, prune_options
 OCISTORE_DECL std::uint64_t prune_keyed_entries(std::filesystem::path const& dir, std::string_view suffix,
                                                 std::span<digest const> keep, prune_options const& options,
                                                 prune_report& report, error_code& ec);
+
+/** Moves `path` (a file or a directory tree) off its final name in one rename, to
+    `layout.evicted()` / its path relative to the root (`other/<name>` outside the root),
+    replacing an earlier eviction there. Where it cannot be renamed (another file system) it
+    is deleted instead. Returns where it went, empty when deleted. Absent: error::not_found. */
+OCISTORE_DECL std::filesystem::path evict_path(store_layout const& layout, std::filesystem::path const& path, bool durable,
+                                               error_code& ec);
 
 /// The total size of a file or directory tree (not following symlinks); 0 when absent.
 OCISTORE_DECL std::uint64_t tree_size(std::filesystem::path const& path) noexcept;

@@ -82,11 +82,11 @@ public:
     /** Adds one entry; for a regular file reads exactly `entry.size` bytes of `data`.
         Failures, all sticky: `invalid_archive` (a parent that is not a directory, a hardlink
         to nothing earlier or to a directory, a non-directory root), `unsafe_path` (an empty,
-        "." or ".." component), `unsupported_entry` (a name component over 255 bytes, uid or
-        gid beyond 32 bits, a device number beyond 12/20 bits), `limit_exceeded` (a symlink
-        target over 4095 bytes, an image beyond 2^32 blocks), `truncated` (data shorter than
-        `entry.size`), the source's own error, an errno from writing. `invalid_argument`
-        after finish(). */
+        "." or ".." component, a whiteout `.wh..` or `.wh...`), `unsupported_entry` (a name
+        component over 255 bytes, uid or gid beyond 32 bits, a device number beyond 12/20
+        bits), `limit_exceeded` (a symlink target over 4095 bytes, an image beyond 2^32
+        blocks), `truncated` (data shorter than `entry.size`), the source's own error, an
+        errno from writing. `invalid_argument` after finish(). */
     OCISTORE_DECL void add_entry(tar_entry const& entry, byte_source_ref data, error_code& ec,
                                  std::string* why = nullptr);
     /// @throws system_error naming the entry and the problem.

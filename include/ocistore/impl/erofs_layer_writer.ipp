@@ -225,6 +225,11 @@ OCISTORE_DECL void erofs_layer_writer::state::add(tar_entry const& e, byte_sourc
             warnings.push_back({e.path, "overlay metadata entry skipped", make_error_code(error::unsupported_entry)});
             return;
         }
+        if (name == ".wh.." || name == ".wh...") {
+            fail(ec, why, error::unsafe_path,
+                 "entry " + quote_name(e.path) + ": whiteout names " + quote_name(name.substr(4)));
+            return;
+        }
         node w;
         if (!set_meta(w, e, s_ifchr, ec, why)) return;
         w.xattrs.clear();

@@ -129,6 +129,41 @@ OCISTORE_DECL std::optional<std::uint64_t> regular_file_size(std::filesystem::pa
     return static_cast<std::uint64_t>(st.st_size);
 }
 
+OCISTORE_DECL std::filesystem::path evict_path(store_layout const& layout, std::filesystem::path const& path, bool durable,
+                                               error_code& ec)
+{
+    ec.clear();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        ec = errno == ENOENT ? make_error_code(error::not_found) : errno_code(errno);
+        return {};
+    }
+    auto const rel = path.lexically_relative(layout.root);
+    bool const inside = !rel.empty() && *rel.begin() != ".." && rel.is_relative();
+    auto const target = layout.evicted() / (inside ? rel : std::filesystem::path("other") / path.filename());
+    std::error_code fec;
+    std::filesystem::create_directories(target.parent_path(), fec);
+    if (!fec && S_ISDIR(st.st_mode)) std::filesystem::remove_all(target, fec); // rename(2) replaces only empty directories
+    if (!fec) {
+        if (::rename(path.c_str(), target.c_str()) == 0) {
+            if (durable) {
+                error_code sec;
+                fsync_directory(path.parent_path(), sec);
+            }
+            return target;
+        }
+        if (errno != EXDEV) {
+            ec = errno_code(errno);
+            return {};
+        }
+    }
+    // No room in tmp/evicted (or another file system): it goes.
+    std::error_code rec;
+    std::filesystem::remove_all(path, rec);
+    if (rec) ec = rec;
+    return {};
+}
+
 OCISTORE_DECL std::uint64_t tree_size(std::filesystem::path const& path) noexcept
 {
     std::error_code ec;

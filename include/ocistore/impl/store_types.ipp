@@ -48,4 +48,18 @@ OCISTORE_DECL std::string_view to_string(progress_kind k) noexcept
     return "unknown";
 }
 
+OCISTORE_DECL std::string_view to_string(verify_kind k) noexcept
+{
+    switch (k) {
+    case verify_kind::index: return "index";
+    case verify_kind::metadata: return "metadata";
+    case verify_kind::manifest: return "manifest";
+    case verify_kind::config: return "config";
+    case verify_kind::blob: return "blob";
+    case verify_kind::layer_artifact: return "layer_artifact";
+    case verify_kind::image_artifact: return "image_artifact";
+    }
+    return "unknown";
+}
+
 } // namespace ocistore
