@@ -657,11 +657,13 @@ private:
         return doc;
     }
 
-    /// Reads the config blob (cache first), verified.
+    /// Reads the config blob (cache first), verified; `fetched`: it came from the transport
+    /// (and is not stored yet).
     std::string fetch_config(image_reference const& ref, descriptor const& desc, pull_options const& opts,
-                             error_code& ec, std::string* why)
+                             bool& fetched, error_code& ec, std::string* why)
     {
         ec.clear();
+        fetched = false;
         if (!verifiable(desc.digest)) {
             ec = make_error_code(error::unsupported_digest_algorithm);
             return detail::set_why(why, "cannot verify config " + desc.digest.str()), std::string{};
@@ -696,7 +698,7 @@ private:
             return detail::set_why(why, "config: expected " + desc.digest.str() + ", content hashes to " + actual.str()),
                    std::string{};
         }
-        store_blob(desc.digest, text, ec, why);
+        fetched = true;
         return text;
     }
 
@@ -1047,14 +1049,16 @@ private:
             }
         }
 
-        // Resolve: manifest or index, then the platform manifest.
+        // Resolve: manifest or index, then the platform manifest. The index, manifest and
+        // config blobs are published on a thread of their own while the layers run (each costs
+        // two fsyncs); index.json, the commit point, is written after they are in place.
+        std::vector<std::pair<digest, std::string>> small_blobs;
         digest top;
         auto doc = fetch_document(ref, std::nullopt, top, ec, why);
         if (ec) return r;
         if (doc.is_index()) {
             r.index_digest = top;
-            store_blob(top, doc.raw, ec, why);
-            if (ec) return r;
+            small_blobs.emplace_back(top, doc.raw);
             std::string swhy;
             descriptor chosen = select_manifest(doc.index(), wanted, ec, &swhy);
             if (ec) return detail::set_why(why, ref.str() + ": " + swhy), r;
@@ -1071,11 +1075,11 @@ private:
             r.manifest_digest = top;
         }
         r.manifest_media_type = doc.media_type;
-        store_blob(r.manifest_digest, doc.raw, ec, why);
-        if (ec) return r;
+        small_blobs.emplace_back(r.manifest_digest, doc.raw);
         image_manifest const manifest = doc.manifest();
 
-        auto ctext = fetch_config(ref, manifest.config, opts, ec, why);
+        bool config_fetched = false;
+        auto ctext = fetch_config(ref, manifest.config, opts, config_fetched, ec, why);
         if (ec) return r;
         r.config_digest = manifest.config.digest;
         std::string cwhy;
@@ -1117,6 +1121,16 @@ private:
         // A blob verify() evicted is fetched again (layer_held() misses), unless blobs are not kept.
         if (!opts.keep_layer_blobs)
             for (auto const& task : tasks) ::unlink(layout_.evicted_blob(task.blob->digest).c_str());
+
+        if (config_fetched) small_blobs.emplace_back(manifest.config.digest, ctext);
+        error_code publish_ec;
+        std::string publish_why;
+        std::jthread publisher([&] { // joined below, or by its destructor on an early return
+            for (auto const& [d, bytes] : small_blobs) {
+                store_blob(d, bytes, publish_ec, &publish_why);
+                if (publish_ec) return;
+            }
+        });
 
         // Layers, concurrently.
         std::vector<std::optional<layer_outcome>> outcomes(tasks.size());
@@ -1160,6 +1174,12 @@ private:
         if (first_ec) {
             ec = first_ec;
             detail::set_why(why, first_why.empty() ? first_ec.message() : first_why);
+            return r;
+        }
+        publisher.join();
+        if (publish_ec) {
+            ec = publish_ec;
+            detail::set_why(why, publish_why);
             return r;
         }
         std::vector<layer_result_t> results;
