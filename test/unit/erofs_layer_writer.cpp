@@ -451,6 +451,22 @@ TEST_CASE("erofs_layer_writer: malformed or unrepresentable entries fail with a 
         CHECK(ec == error::unsafe_path);
         CHECK(why.find("\"..\"") != std::string::npos);
     }
+    SUBCASE("a whiteout of '.' or '..' (found by the tar_to_erofs fuzz target)")
+    {
+        for (std::string name : {"d/.wh..", "d/.wh..."}) {
+            CAPTURE(name);
+            temp_dir dir("erofs-whdot");
+            atomic_file file(dir / "x.erofs", {.mode = 0644, .durable = false});
+            erofs_layer_writer w(file.native_handle());
+            tar_entry e;
+            e.path = name;
+            error_code ec;
+            std::string why;
+            w.add_entry(e, {}, ec, &why);
+            CHECK(ec == error::unsafe_path);
+            CHECK(why.find("whiteout") != std::string::npos);
+        }
+    }
 }
 
 TEST_CASE("erofs_layer_writer: short data, failures are sticky, and calls after finish are refused")
