@@ -637,9 +637,18 @@ TEST_CASE("remove and prune keep what remaining images use")
     // Stale temporaries go after the grace period only.
     std::filesystem::create_directories(root / "tmp" / "blobs");
     write_test_file(root / "tmp" / "blobs" / "sha256_x.part", "partial");
+    // atomic_file temporaries a killed writer left beside blobs and beside index.json
+    auto const blob_temp = blob(two.blobs[1]).parent_path() / ("." + std::string(two.blobs[1].encoded()) + ".tmp.Ab12Cd");
+    auto const index_temp = root / ".index.json.tmp.Xy34Zw";
+    write_test_file(blob_temp, "half a blob");
+    write_test_file(index_temp, "{\"manifests\":[");
     CHECK(store.prune().temporaries == 0);
-    CHECK(store.prune({.tmp_grace = std::chrono::seconds(0)}).temporaries == 1);
+    CHECK(store.prune({.tmp_grace = std::chrono::seconds(0)}).temporaries == 3);
     CHECK_FALSE(std::filesystem::exists(root / "tmp" / "blobs" / "sha256_x.part"));
+    CHECK_FALSE(std::filesystem::exists(blob_temp));
+    CHECK_FALSE(std::filesystem::exists(index_temp));
+    CHECK(std::filesystem::exists(root / "index.json"));
+    CHECK(std::filesystem::exists(blob(two.blobs[1])));
 
     // A corrupt index.json deletes nothing.
     write_test_file(root / "index.json", "nonsense");

@@ -245,11 +245,18 @@ OCISTORE_DECL void collect_temporaries(store_layout const& layout, prune_options
         for (auto it = std::filesystem::directory_iterator(dir, it_ec); !it_ec && it != std::filesystem::directory_iterator();
              it.increment(it_ec))
             if (!(dir == layout.tmp() && it->path().filename() == "blobs")) candidates.push_back(it->path());
+    // atomic_file temporaries (`.<name>.tmp.<random>`) left by a killed writer: under blobs/
+    // (blob writes) and in the root itself (index.json, oci-layout).
+    auto is_atomic_temp = [](std::filesystem::path const& p) {
+        auto const name = p.filename().string();
+        return name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+    };
     for (auto it = std::filesystem::recursive_directory_iterator(layout.blobs(), it_ec);
-         !it_ec && it != std::filesystem::recursive_directory_iterator(); it.increment(it_ec)) {
-        auto const name = it->path().filename().string();
-        if (name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos) candidates.push_back(it->path());
-    }
+         !it_ec && it != std::filesystem::recursive_directory_iterator(); it.increment(it_ec))
+        if (is_atomic_temp(it->path())) candidates.push_back(it->path());
+    for (auto it = std::filesystem::directory_iterator(layout.root, it_ec); !it_ec && it != std::filesystem::directory_iterator();
+         it.increment(it_ec))
+        if (is_atomic_temp(it->path()) && it->is_regular_file()) candidates.push_back(it->path());
     for (auto const& p : candidates) {
         if (!stale(p)) continue;
         remove(p);
