@@ -4,6 +4,8 @@
 
 #include <support/registry_fixture.hpp> // read_text_file
 
+#include <boost/json.hpp>
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -149,6 +151,14 @@ struct cli_run {
     int status = -1;
     std::string out, err;
     std::chrono::nanoseconds elapsed{};
+
+    /// stdout parsed as one JSON object (fails the test otherwise).
+    boost::json::object json_out() const
+    {
+        auto v = boost::json::parse(out);
+        REQUIRE(v.is_object());
+        return v.as_object();
+    }
 };
 
 /// Runs the CLI to its end (at most 120 s).
@@ -161,6 +171,20 @@ inline cli_run run_cli(std::vector<std::string> args, std::filesystem::path cons
     r.err = p.err();
     r.elapsed = p.elapsed();
     return r;
+}
+
+/// The lines of `text`, without their '\n'; a last line without one counts too.
+inline std::vector<std::string> lines_of(std::string const& text)
+{
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
 }
 
 } // namespace ocistore_test

@@ -123,19 +123,6 @@ std::uint64_t size_or_zero(fs::path const& p)
     return ec ? 0 : n;
 }
 
-std::vector<std::string> lines_of(std::string const& text)
-{
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        out.push_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return out;
-}
-
 /// Whether a line of `text` starts with `head` and ends with `tail`.
 bool has_line(std::string const& text, std::string const& head, std::string const& tail)
 {
@@ -284,6 +271,35 @@ struct crash_registry {
         a.push_back(ref);
         return a;
     }
+
+    /** Checks that a pull failed on a write: exit 1, one line on stderr naming the write and
+        `reason`, nothing on stdout, nothing half-written under `root`. Returns that line. */
+    std::string check_failed_write(cli_run const& run, fs::path const& root, std::string_view reason) const
+    {
+        INFO("stderr: ", run.err);
+        CHECK(run.status == 1);
+        CHECK(run.out.empty());
+        auto const l = lines_of(run.err);
+        REQUIRE(l.size() == 1);
+        CHECK(l[0].starts_with("ocistore: "));
+        CHECK(l[0].find(reason) != std::string::npos);
+        CHECK(l[0].find("writing") != std::string::npos); // names the write that failed
+        check_nothing_half_written(root);
+        return l[0];
+    }
+
+    /// Pulls again into `root`: it succeeds, and the cache verifies clean.
+    void check_pull_completes(fs::path const& root, fs::path const& dir) const
+    {
+        auto again = run_cli(pull_args(root, {"--progress", "none"}), dir);
+        INFO("stderr: ", again.err);
+        REQUIRE(again.status == 0);
+        check_nothing_half_written(root);
+        auto verify = run_cli({"--root", root.string(), "verify"}, dir);
+        INFO("verify: ", verify.out, verify.err);
+        CHECK(verify.status == 0);
+        CHECK(verify.out.ends_with(": no damage found\n"));
+    }
 };
 
 } // namespace
@@ -404,25 +420,9 @@ TEST_CASE("cli crash: a write past RLIMIT_FSIZE fails the pull with one line, le
     crash_registry r;
     fs::path const root = dir / "root";
     auto limited = run_cli(r.pull_args(root, {"--progress", "none"}), dir.path(), cli_limits{std::uint64_t(1) << 20});
-    INFO("stderr: ", limited.err);
-    CHECK(limited.status == 1);
-    CHECK(limited.out.empty());
-    auto const l = lines_of(limited.err);
-    REQUIRE(l.size() == 1);
-    CHECK(l[0].starts_with("ocistore: "));
-    CHECK(l[0].find("File too large") != std::string::npos);
-    CHECK(l[0].find("writing") != std::string::npos); // names the write that failed
-    MESSAGE("RLIMIT_FSIZE of 1 MiB: " << l[0]);
-    check_nothing_half_written(root);
+    MESSAGE("RLIMIT_FSIZE of 1 MiB: " << r.check_failed_write(limited, root, "File too large"));
     CHECK_FALSE(fs::exists(root / "index.json"));
-
-    auto again = run_cli(r.pull_args(root, {"--progress", "none"}), dir.path());
-    INFO("stderr: ", again.err);
-    REQUIRE(again.status == 0);
-    check_nothing_half_written(root);
-    auto verify = run_cli({"--root", root.string(), "verify"}, dir.path());
-    CHECK(verify.status == 0);
-    CHECK(verify.out.ends_with(": no damage found\n"));
+    r.check_pull_completes(root, dir.path());
 }
 
 TEST_CASE("cli crash: a full file system (tmpfs) fails the pull with one line, and the pull succeeds once there is space")
@@ -437,24 +437,9 @@ TEST_CASE("cli crash: a full file system (tmpfs) fails the pull with one line, a
     crash_registry r;
     fs::path const root = dir / "small" / "root";
     auto full = run_cli(r.pull_args(root, {"--progress", "none"}), dir.path());
-    INFO("stderr: ", full.err);
-    CHECK(full.status == 1);
-    auto const l = lines_of(full.err);
-    REQUIRE(l.size() == 1);
-    CHECK(l[0].starts_with("ocistore: "));
-    CHECK(l[0].find("No space left on device") != std::string::npos);
-    CHECK(l[0].find("writing") != std::string::npos);
-    MESSAGE("a 3 MiB tmpfs: " << l[0]);
-    check_nothing_half_written(root);
-
+    MESSAGE("a 3 MiB tmpfs: " << r.check_failed_write(full, root, "No space left on device"));
     REQUIRE(small.resize("64m"));
-    auto again = run_cli(r.pull_args(root, {"--progress", "none"}), dir.path());
-    INFO("stderr: ", again.err);
-    REQUIRE(again.status == 0);
-    check_nothing_half_written(root);
-    auto verify = run_cli({"--root", root.string(), "verify"}, dir.path());
-    CHECK(verify.status == 0);
-    CHECK(verify.out.ends_with(": no damage found\n"));
+    r.check_pull_completes(root, dir.path());
 }
 
 TEST_CASE("cli verify: damage is reported one line each, moved aside (not with --check-only), exit 1, and the next pull repairs it")
