@@ -124,8 +124,14 @@ public:
         }
     }
 
-    /// The upstream's reason for its failure, when it has one (empty otherwise).
-    std::string const& why() const noexcept { return why_; }
+    /** The upstream's reason for its failure, when it has one (empty otherwise, and while the
+        producer has not reached the failure). A copy: the producer thread sets it, so it is
+        read under the lock and may be called from any thread at any time. */
+    std::string why() const
+    {
+        std::lock_guard lk(mutex_);
+        return why_;
+    }
 
 private:
     struct chunk {
@@ -175,7 +181,7 @@ private:
 
     Source& upstream_;
     prefetch_options const options_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<chunk> free_;
     std::deque<chunk> filled_;

@@ -112,6 +112,30 @@ TEST_CASE("a failure arrives after the bytes read before it, with the upstream's
     CHECK(ec == error::invalid_archive);
 }
 
+TEST_CASE("why() may be asked from the consumer while the producer is still running into its failure")
+{
+    // A consumer whose own downstream failed asks for the stage's reason without reading to
+    // the end (ingest_layer does): the producer may be setting it at that moment.
+    std::string const data = random_bytes(400'000, 6);
+    failing_source src{memory_source(data, 1024)};
+    src.inner.fail_at(300'000, make_error_code(error::invalid_archive));
+    basic_prefetch_source p(src, {1024, 2});
+    std::vector<std::byte> buf(512);
+    error_code ec;
+    std::uint64_t read = 0;
+    std::string seen;
+    // Between reads the producer runs concurrently, up to two chunks ahead: why() is asked
+    // while it reads its upstream and while it records the failure.
+    while ((seen = p.why()).empty()) {
+        std::size_t const n = p.read_some(buf, ec);
+        read += n;
+        if (n == 0) break;
+    }
+    if (seen.empty()) seen = p.why();
+    CHECK(seen == src.why_text);
+    CHECK(read <= 300'000);
+}
+
 TEST_CASE("upstream state is final once the end is seen: a hashing stage on the producer thread")
 {
     std::string const data = random_bytes(2'500'000, 3);
