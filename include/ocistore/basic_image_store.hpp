@@ -1160,14 +1160,8 @@ private:
                 }
             }
         };
-        // Building: one more layer than cores, since a layer waiting for its fsync leaves its
-        // core to another. Blobs only, a layer is mostly waiting (on the registry's latency, the
-        // socket, the fsync) and costs one hash: twice as many, up to 8.
-        std::size_t const cores = std::max(1u, std::thread::hardware_concurrency());
-        bool const blobs_only = !detail::builds_artifacts<ArtifactBuilder>() && !opts.verify_diff_ids;
-        std::size_t jobs = opts.jobs ? opts.jobs
-                                     : blobs_only ? std::min<std::size_t>(2 * cores + 2, 8)
-                                                  : std::min<std::size_t>(cores + 1, 4);
+        // One more layer than cores: a layer waiting for its fsync leaves its core to another.
+        std::size_t jobs = opts.jobs ? opts.jobs : std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()) + 1, 4);
         jobs = std::clamp<std::size_t>(jobs, 1, 16);
         jobs = std::min(jobs, std::max<std::size_t>(tasks.size(), 1));
         {

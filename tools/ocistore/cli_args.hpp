@@ -244,8 +244,7 @@ inline std::string help_text(command_kind c = command_kind::none)
                "      --force                          download and verify every blob again\n"
                "      --verify-diff-ids                with --artifacts none, also decompress each layer and check its\n"
                "                                       diff_id (builders always do; blobs only verify digest and size)\n"
-               "      --jobs N                         layers processed at once, 1 to 16 (default: up to 4;\n"
-               "                                       up to 8 with --artifacts none)\n"
+               "      --jobs N                         layers processed at once, 1 to 16 (default: up to 4)\n"
                "      --progress auto|plain|none       bars on a terminal (auto, default), log lines, or nothing\n"
                "      --json                           print the result as JSON on stdout\n";
     case command_kind::images:
