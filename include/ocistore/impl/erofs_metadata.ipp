@@ -166,6 +166,7 @@ OCISTORE_DECL metadata_result write_metadata(int fd, std::vector<node>& nodes, m
 
     // 1. Reachable inodes, breadth first from the root; link counts; parents.
     std::vector<placed> order;
+    order.reserve(nodes.size()); // at most one record per node; growing would copy and fault in pages
     std::vector<std::uint32_t> slot(nodes.size(), no_node); // node → index in order
     std::deque<std::pair<std::uint32_t, std::string>> queue;
     order.push_back({});
