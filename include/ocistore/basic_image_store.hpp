@@ -4,6 +4,7 @@
 #include <ocistore/config.hpp>
 #include <ocistore/concepts.hpp>
 #include <ocistore/detail/blob_download.hpp>
+#include <ocistore/detail/buffer_pool.hpp>
 #include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/inflight.hpp>
 #include <ocistore/detail/progress_relay.hpp>
@@ -708,6 +709,7 @@ private:
         digest const* diff_id;
         std::size_t index;
         layer_compression compression;
+        std::pmr::memory_resource* buffers; ///< the pull's pool for read-ahead rings
     };
 
     /// Streams one layer into the builder from `source`, then publishes (blob rename by `publish`, then the layer).
@@ -737,6 +739,7 @@ private:
         io.expected_diff_id = *t.diff_id;
         io.limits = opts.limits;
         io.decompress = opts.decompress;
+        io.prefetch.memory = t.buffers;
         std::string iwhy;
         auto measured = ingest_layer<Hasher>(source, counted, io, ec, &iwhy);
         if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + iwhy), std::nullopt;
@@ -778,7 +781,9 @@ private:
     std::optional<layer_result_t> verify_blob_only(Source& source, layer_task const& t, Publish&& publish,
                                                    error_code& ec, std::string* why)
     {
-        basic_prefetch_source<Source> ahead(source);
+        prefetch_options po;
+        po.memory = t.buffers;
+        basic_prefetch_source<Source> ahead(source, po);
         Hasher hasher;
         std::uint64_t const bytes = ahead.consume([&](std::span<std::byte const> b) { hasher.update(b); }, ec);
         if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + ec.message()), std::nullopt;
@@ -1093,6 +1098,8 @@ private:
                                        " layers but the config lists " + std::to_string(diff_ids.size()) + " diff_ids"),
                    r;
         }
+        // Read-ahead rings, reused from layer to layer; outlives every layer job below.
+        detail::buffer_pool buffers(prefetch_options{}.chunk_size);
         std::vector<layer_task> tasks;
         std::uint64_t total = 0;
         for (std::size_t i = 0; i < manifest.layers.size(); ++i) {
@@ -1107,7 +1114,7 @@ private:
                                                std::string(Hasher::algorithm)),
                            r;
                 }
-            tasks.push_back(layer_task{&ref, &l, &diff_ids[i], i, compression});
+            tasks.push_back(layer_task{&ref, &l, &diff_ids[i], i, compression, &buffers});
             total += static_cast<std::uint64_t>(l.size);
         }
         {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <span>
 #include <string>
@@ -29,6 +30,11 @@ struct prefetch_options {
     /// blobs-only pull 15% of its time (docs/benchmarks.md).
     std::size_t chunk_size = std::size_t(256) << 10;
     std::size_t depth = 4;                         ///< buffers in flight (>= 2)
+    /// Where the buffers come from (`chunk_size` bytes each, max_align_t-aligned) and go back
+    /// to on destruction; null: `std::pmr::get_default_resource()` at construction. Must
+    /// outlive the prefetch_source. A pool shared by successive sources saves faulting in
+    /// fresh pages for each (the store passes one per pull).
+    std::pmr::memory_resource* memory = nullptr;
 };
 
 /** Reads `Source` ahead on a background thread into a bounded ring of buffers and serves
@@ -48,11 +54,21 @@ class basic_prefetch_source {
 public:
     explicit basic_prefetch_source(Source& upstream, prefetch_options options = {})
         : upstream_(upstream),
-          options_{std::max<std::size_t>(options.chunk_size, 1), std::max<std::size_t>(options.depth, 2)}
+          options_{std::max<std::size_t>(options.chunk_size, 1), std::max<std::size_t>(options.depth, 2),
+                   options.memory ? options.memory : std::pmr::get_default_resource()}
     {
-        for (std::size_t i = 0; i < options_.depth; ++i)
-            free_.push_back(chunk{std::make_unique_for_overwrite<std::byte[]>(options_.chunk_size), 0});
-        thread_ = std::thread([this] { produce(); });
+        owned_.reserve(options_.depth);
+        free_.reserve(options_.depth);
+        try {
+            for (std::size_t i = 0; i < options_.depth; ++i) {
+                owned_.push_back(static_cast<std::byte*>(options_.memory->allocate(options_.chunk_size, buffer_align)));
+                free_.push_back(chunk{owned_.back(), 0});
+            }
+            thread_ = std::thread([this] { produce(); });
+        } catch (...) {
+            release_buffers();
+            throw;
+        }
     }
     basic_prefetch_source(basic_prefetch_source const&) = delete;
     basic_prefetch_source& operator=(basic_prefetch_source const&) = delete;
@@ -65,6 +81,7 @@ public:
         }
         cv_.notify_all();
         thread_.join();
+        release_buffers();
     }
 
     /// *ByteSource*: the next bytes of the upstream, in order.
@@ -89,7 +106,7 @@ public:
             current_pos_ = 0;
         }
         std::size_t const n = std::min(buffer.size(), current_.size - current_pos_);
-        std::memcpy(buffer.data(), current_.data.get() + current_pos_, n);
+        std::memcpy(buffer.data(), current_.data + current_pos_, n);
         current_pos_ += n;
         return n;
     }
@@ -105,7 +122,7 @@ public:
         std::uint64_t total = 0;
         for (;;) {
             if (current_pos_ < current_.size) {
-                std::span<std::byte const> const rest(current_.data.get() + current_pos_, current_.size - current_pos_);
+                std::span<std::byte const> const rest(current_.data + current_pos_, current_.size - current_pos_);
                 f(rest);
                 total += rest.size();
                 current_pos_ = current_.size;
@@ -138,10 +155,18 @@ public:
     }
 
 private:
+    static constexpr std::size_t buffer_align = alignof(std::max_align_t);
+
     struct chunk {
-        std::unique_ptr<std::byte[]> data;
-        std::size_t size = 0;  ///< bytes filled
+        std::byte* data = nullptr;  ///< one of owned_, or null
+        std::size_t size = 0;       ///< bytes filled
     };
+
+    void release_buffers() noexcept
+    {
+        for (std::byte* b : owned_) options_.memory->deallocate(b, options_.chunk_size, buffer_align);
+        owned_.clear();
+    }
 
     void produce()
     {
@@ -159,7 +184,7 @@ private:
             bool end = false;
             while (filled < options_.chunk_size) {
                 std::size_t const n =
-                    upstream_.read_some(std::span(buf.data.get() + filled, options_.chunk_size - filled), ec);
+                    upstream_.read_some(std::span(buf.data + filled, options_.chunk_size - filled), ec);
                 if (ec || n == 0) {
                     end = true;
                     break;
@@ -184,7 +209,8 @@ private:
     }
 
     Source& upstream_;
-    prefetch_options const options_;
+    prefetch_options const options_;  ///< memory never null
+    std::vector<std::byte*> owned_;   ///< every buffer, returned to options_.memory on destruction
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<chunk> free_;

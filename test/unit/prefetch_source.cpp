@@ -1,5 +1,7 @@
 #include <ocistore/prefetch_source.hpp>
 
+#include <ocistore/detail/buffer_pool.hpp>
+
 #include <ocistore/hasher/digest_of.hpp>
 #include <ocistore/hasher/sha256_hasher.hpp>
 #include <ocistore/hashing_source.hpp>
@@ -11,6 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <memory_resource>
+#include <mutex>
 #include <ostream>
 #include <random>
 #include <string>
@@ -58,6 +63,34 @@ struct failing_source {
     std::string why_text = "inflate: bad block at offset 1234";
     std::string const& why() const { return why_text; }
     std::size_t read_some(std::span<std::byte> buf, error_code& ec) { return inner.read_some(buf, ec); }
+};
+
+/// Counts what is allocated through it, by size; every block is checked on its way back.
+struct counting_resource final : std::pmr::memory_resource {
+    std::mutex mutex;
+    std::map<void*, std::pair<std::size_t, std::size_t>> live; ///< block → (bytes, alignment)
+    std::size_t allocations = 0;
+    bool mismatched = false;  ///< a block came back with other sizes, or was never ours
+
+    void* do_allocate(std::size_t bytes, std::size_t align) override
+    {
+        void* p = std::pmr::new_delete_resource()->allocate(bytes, align);
+        std::lock_guard lock(mutex);
+        live[p] = {bytes, align};
+        ++allocations;
+        return p;
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t align) override
+    {
+        {
+            std::lock_guard lock(mutex);
+            auto it = live.find(p);
+            if (it == live.end() || it->second != std::pair(bytes, align)) mismatched = true;
+            else live.erase(it);
+        }
+        std::pmr::new_delete_resource()->deallocate(p, bytes, align);
+    }
+    bool do_is_equal(std::pmr::memory_resource const& o) const noexcept override { return this == &o; }
 };
 
 } // namespace
@@ -212,4 +245,81 @@ TEST_CASE("read-ahead is bounded and destruction stops the producer")
     int const after = src.reads.load();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     CHECK(src.reads.load() == after);
+}
+
+TEST_CASE("the buffers come from prefetch_options::memory and all go back to it")
+{
+    counting_resource counted;
+    std::string const data = random_bytes(300'000, 7);
+    for (bool finish : {true, false}) {
+        CAPTURE(finish);
+        counted.allocations = 0;
+        memory_source src(data);
+        {
+            basic_prefetch_source p(src, {4096, 3, &counted});
+            CHECK(counted.allocations == 3);
+            CHECK(counted.live.size() == 3);
+            for (auto const& [block, size] : counted.live) {
+                CHECK(size.first == 4096);
+                CHECK(reinterpret_cast<std::uintptr_t>(block) % alignof(std::max_align_t) == 0);
+            }
+            error_code ec;
+            if (finish) CHECK(read_all(p, 1000, ec) == data);
+            CHECK_FALSE(ec);
+        }
+        CHECK(counted.live.empty());
+        CHECK_FALSE(counted.mismatched);
+        CHECK(counted.allocations == 3); // the ring is allocated once, whatever it carries
+    }
+}
+
+TEST_CASE("buffer_pool: blocks of its size are reused, others pass through, all return upstream")
+{
+    counting_resource upstream;
+    {
+        detail::buffer_pool pool(4096, &upstream);
+        void* a = pool.allocate(4096);
+        void* b = pool.allocate(4096);
+        CHECK(upstream.allocations == 2);
+        pool.deallocate(a, 4096);
+        CHECK(pool.idle_blocks() == 1);
+        CHECK(pool.allocate(4096) == a); // reused, not allocated again
+        CHECK(upstream.allocations == 2);
+
+        void* other = pool.allocate(100); // another size: straight through
+        CHECK(upstream.allocations == 3);
+        pool.deallocate(other, 100);
+        CHECK(upstream.live.size() == 2);
+        void* aligned = pool.allocate(4096, 4096); // a stricter alignment: straight through
+        CHECK(upstream.live.at(aligned) == std::pair<std::size_t, std::size_t>(4096, 4096));
+        pool.deallocate(aligned, 4096, 4096);
+        CHECK(pool.idle_blocks() == 0);
+
+        pool.deallocate(a, 4096);
+        pool.deallocate(b, 4096);
+        CHECK(pool.idle_blocks() == 2);
+        CHECK(upstream.live.size() == 2); // held by the pool until it goes
+    }
+    CHECK(upstream.live.empty());
+    CHECK_FALSE(upstream.mismatched);
+}
+
+TEST_CASE("successive prefetch sources on one buffer_pool share one ring's memory")
+{
+    counting_resource upstream;
+    detail::buffer_pool pool(8192, &upstream);
+    std::string const data = random_bytes(100'000, 9);
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < 3; ++t) // concurrent users, several sources each
+        threads.emplace_back([&] {
+            for (int i = 0; i < 5; ++i) {
+                memory_source src(data);
+                basic_prefetch_source p(src, {8192, 4, &pool});
+                error_code ec;
+                CHECK(read_all(p, 3000, ec) == data);
+            }
+        });
+    threads.clear();
+    CHECK(upstream.allocations <= 12); // three rings at most at once, never more blocks
+    CHECK(pool.idle_blocks() == upstream.allocations);
 }
