@@ -933,11 +933,13 @@ private:
                     return detail::set_why(pwhy, "cannot sync " + part.string() + ": " + pec.message());
                 }
                 if (opts.keep_layer_blobs) {
+                    // The content is durable; the name becomes so with the one fsync of the
+                    // blob directory before index.json records the pull (until then a crash
+                    // can only lose the blob, which the next pull fetches again).
                     if (::rename(part.c_str(), final_path.c_str()) != 0) {
                         pec = detail::errno_code(errno);
                         return detail::set_why(pwhy, "cannot publish " + final_path.string() + ": " + pec.message());
                     }
-                    if (options_.durable) fsync_directory(final_path.parent_path(), pec);
                 } else {
                     ::unlink(part.c_str());
                 }
@@ -1229,7 +1231,14 @@ private:
             emit(ev);
         }
 
-        // Record.
+        // Record: first make the names of the layer blobs durable (this pull's renames, and
+        // those of a concurrent pull whose blobs this one reused), then index.json.
+        if (options_.durable) {
+            auto const dir = layout_.blobs() / std::string(Hasher::algorithm);
+            fsync_directory(dir, ec);
+            if (ec == std::errc::no_such_file_or_directory) ec.clear(); // no blob to keep
+            if (ec) return detail::set_why(why, "cannot sync " + dir.string() + ": " + ec.message()), r;
+        }
         {
             auto index_guard = lock_.acquire(detail::index_lock_key, lock_mode::exclusive, ec);
             if (ec) return detail::set_why(why, "cannot lock the index: " + ec.message()), r;

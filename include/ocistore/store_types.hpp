@@ -118,9 +118,11 @@ struct pull_options {
 
 /// How a basic_image_store writes its cache.
 struct store_options {
-    /** fsync blobs and metadata before publishing them (and their directories after), so
-        that a power loss never leaves a published name with missing content. Turn off only
-        for caches that can be rebuilt. */
+    /** fsync blobs and metadata before publishing them, and their directories after (a
+        pull's layer blobs share one fsync of the blob directory, before index.json records
+        the pull), so that a power loss never leaves a published name with missing content
+        nor a recorded image with a missing blob. Turn off only for caches that can be
+        rebuilt. */
     bool durable = true;
 };
 
