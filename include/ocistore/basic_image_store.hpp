@@ -8,6 +8,7 @@
 #include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/inflight.hpp>
 #include <ocistore/detail/progress_relay.hpp>
+#include <ocistore/detail/thread_budget.hpp>
 #include <ocistore/detail/safe_fs.hpp>
 #include <ocistore/detail/store_layout.hpp>
 #include <ocistore/atomic_file.hpp>
@@ -709,8 +710,13 @@ private:
         digest const* diff_id;
         std::size_t index;
         layer_compression compression;
-        std::pmr::memory_resource* buffers; ///< the pull's pool for read-ahead rings
+        std::pmr::memory_resource* buffers;      ///< the pull's pool for read-ahead rings
+        std::pmr::memory_resource* read_buffers; ///< the pull's pool of blob_read_size buffers
+        detail::thread_budget* threads;          ///< the pull's threads against the cores
     };
+
+    /// Bytes per read of a blob download that runs on its job's thread alone.
+    static constexpr std::size_t blob_read_size = std::size_t(1) << 20;
 
     /// Streams one layer into the builder from `source`, then publishes (blob rename by `publish`, then the layer).
     template <class Source, class Publish>
@@ -774,18 +780,32 @@ private:
     }
 
     /** Blobs only (a builder of kind "none" without verify_diff_ids): the blob is hashed and
-        written as it arrives, network reads running ahead on their own thread, and is
-        published once its size and digest check out. Its diff_id is verified when a builder
-        consumes it (every build from a kept blob re-checks it). */
+        written as it arrives, and published once its size and digest check out. Network
+        reads run ahead on a thread of their own while the pull's threads leave a core idle
+        (t.threads), else on this thread. Its diff_id is verified when a builder consumes it
+        (every build from a kept blob re-checks it). */
     template <class Source, class Publish>
     std::optional<layer_result_t> verify_blob_only(Source& source, layer_task const& t, Publish&& publish,
                                                    error_code& ec, std::string* why)
     {
-        prefetch_options po;
-        po.memory = t.buffers;
-        basic_prefetch_source<Source> ahead(source, po);
         Hasher hasher;
-        std::uint64_t const bytes = ahead.consume([&](std::span<std::byte const> b) { hasher.update(b); }, ec);
+        std::uint64_t bytes = 0;
+        if (auto const lease = t.threads->take(2); lease.threads() >= 2) {
+            prefetch_options po;
+            po.memory = t.buffers;
+            basic_prefetch_source<Source> ahead(source, po);
+            bytes = ahead.consume([&](std::span<std::byte const> b) { hasher.update(b); }, ec);
+        } else {
+            // The cores are busy with other layers: read, write and hash on this thread, in
+            // large reads (fewer system calls, no hand-offs between threads).
+            detail::pooled_buffer const buf(*t.read_buffers, blob_read_size);
+            for (;;) {
+                std::size_t const n = source.read_some(buf.span(), ec);
+                if (ec || n == 0) break;
+                hasher.update(buf.span().first(n));
+                bytes += n;
+            }
+        }
         if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + " (" + t.blob->digest.str() + "): " + ec.message()), std::nullopt;
         auto const size = static_cast<std::uint64_t>(t.blob->size);
         if (bytes != size) {
@@ -1100,8 +1120,11 @@ private:
                                        " layers but the config lists " + std::to_string(diff_ids.size()) + " diff_ids"),
                    r;
         }
-        // Read-ahead rings, reused from layer to layer; outlives every layer job below.
+        // Read-ahead rings and read buffers, reused from layer to layer, and the count of
+        // threads the layer jobs run; all outlive every layer job below.
         detail::buffer_pool buffers(prefetch_options{}.chunk_size);
+        detail::buffer_pool read_buffers(blob_read_size);
+        detail::thread_budget budget(std::thread::hardware_concurrency());
         std::vector<layer_task> tasks;
         std::uint64_t total = 0;
         for (std::size_t i = 0; i < manifest.layers.size(); ++i) {
@@ -1116,7 +1139,7 @@ private:
                                                std::string(Hasher::algorithm)),
                            r;
                 }
-            tasks.push_back(layer_task{&ref, &l, &diff_ids[i], i, compression, &buffers});
+            tasks.push_back(layer_task{&ref, &l, &diff_ids[i], i, compression, &buffers, &read_buffers, &budget});
             total += static_cast<std::uint64_t>(l.size);
         }
         {

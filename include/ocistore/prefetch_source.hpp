@@ -79,7 +79,7 @@ public:
             std::lock_guard lk(mutex_);
             stop_ = true;
         }
-        cv_.notify_all();
+        space_cv_.notify_one();
         thread_.join();
         release_buffers();
     }
@@ -89,21 +89,11 @@ public:
     {
         ec.clear();
         while (current_pos_ == current_.size) {
-            std::unique_lock lk(mutex_);
-            if (current_.data) {  // hand the exhausted buffer back to the producer
-                free_.push_back(std::move(current_));
-                current_ = {};
-                current_pos_ = 0;
-                cv_.notify_all();
-            }
-            cv_.wait(lk, [&] { return !filled_.empty() || finished_; });
-            if (filled_.empty()) {  // finished: end or failure, after every filled buffer
+            if (!next_chunk()) {  // finished: end or failure, after every filled buffer
+                std::lock_guard lk(mutex_);
                 ec = failure_;
                 return 0;
             }
-            current_ = std::move(filled_.front());
-            filled_.pop_front();
-            current_pos_ = 0;
         }
         std::size_t const n = std::min(buffer.size(), current_.size - current_pos_);
         std::memcpy(buffer.data(), current_.data + current_pos_, n);
@@ -127,21 +117,11 @@ public:
                 total += rest.size();
                 current_pos_ = current_.size;
             }
-            std::unique_lock lk(mutex_);
-            if (current_.data) {
-                free_.push_back(std::move(current_));
-                current_ = {};
-                current_pos_ = 0;
-                cv_.notify_all();
-            }
-            cv_.wait(lk, [&] { return !filled_.empty() || finished_; });
-            if (filled_.empty()) {
+            if (!next_chunk()) {
+                std::lock_guard lk(mutex_);
                 ec = failure_;
                 return total;
             }
-            current_ = std::move(filled_.front());
-            filled_.pop_front();
-            current_pos_ = 0;
         }
     }
 
@@ -168,15 +148,46 @@ private:
         owned_.clear();
     }
 
+    /** Consumer side: hands the exhausted current_ back and makes the next filled buffer
+        current; false once the producer has finished and nothing is left. Waking a thread
+        costs far more than a hand-off (tens of µs on a VM), so a waiting side is woken only
+        once `wake_batch()` buffers are ready for it, or at the end: each side then runs
+        several buffers between waits instead of one. */
+    bool next_chunk()
+    {
+        std::unique_lock lk(mutex_);
+        if (current_.data) {
+            free_.push_back(current_);
+            if (producer_waiting_ && free_.size() >= wake_batch()) space_cv_.notify_one();
+        }
+        current_ = {};
+        current_pos_ = 0;
+        if (filled_.empty() && !finished_) {
+            consumer_waiting_ = true;
+            data_cv_.wait(lk, [&] { return filled_.size() >= wake_batch() || finished_; });
+            consumer_waiting_ = false;
+        }
+        if (filled_.empty()) return false;
+        current_ = filled_.front();
+        filled_.pop_front();
+        return true;
+    }
+
+    std::size_t wake_batch() const noexcept { return options_.depth / 2; }
+
     void produce()
     {
         for (;;) {
             chunk buf;
             {
                 std::unique_lock lk(mutex_);
-                cv_.wait(lk, [&] { return !free_.empty() || stop_; });
+                if (free_.empty() && !stop_) {
+                    producer_waiting_ = true;
+                    space_cv_.wait(lk, [&] { return free_.size() >= wake_batch() || stop_; });
+                    producer_waiting_ = false;
+                }
                 if (stop_) return;
-                buf = std::move(free_.back());
+                buf = free_.back();
                 free_.pop_back();
             }
             std::size_t filled = 0;
@@ -193,18 +204,18 @@ private:
             }
             buf.size = filled;
             std::lock_guard lk(mutex_);
-            if (filled) filled_.push_back(std::move(buf));
-            else free_.push_back(std::move(buf));
+            if (filled) filled_.push_back(buf);
+            else free_.push_back(buf);
             if (end) {
                 failure_ = ec;
                 if constexpr (requires { upstream_.why(); }) {
                     if (ec) why_ = std::string(upstream_.why());
                 }
                 finished_ = true;
-                cv_.notify_all();
+                if (consumer_waiting_) data_cv_.notify_one();
                 return;
             }
-            cv_.notify_all();
+            if (consumer_waiting_ && filled_.size() >= wake_batch()) data_cv_.notify_one();
         }
     }
 
@@ -212,7 +223,10 @@ private:
     prefetch_options const options_;  ///< memory never null
     std::vector<std::byte*> owned_;   ///< every buffer, returned to options_.memory on destruction
     mutable std::mutex mutex_;
-    std::condition_variable cv_;
+    std::condition_variable data_cv_;   ///< the consumer waits here for filled buffers
+    std::condition_variable space_cv_;  ///< the producer waits here for free buffers
+    bool consumer_waiting_ = false;
+    bool producer_waiting_ = false;
     std::vector<chunk> free_;
     std::deque<chunk> filled_;
     bool stop_ = false;

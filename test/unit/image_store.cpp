@@ -7,6 +7,7 @@
 #include <ocistore/lock/flock_lock.hpp>
 #include <ocistore/test/memory_transport.hpp>
 
+#include <support/event_log.hpp>
 #include <support/temp_dir.hpp>
 #include <support/test_image.hpp>
 
@@ -94,31 +95,6 @@ std::vector<std::filesystem::path> files_under(std::filesystem::path const& dir)
         if (it->is_regular_file()) out.push_back(it->path());
     return out;
 }
-
-/// Records events, thread-safely.
-struct event_log {
-    std::mutex m;
-    std::vector<progress_event> events;
-    progress_callback callback()
-    {
-        return [this](progress_event const& ev) {
-            std::lock_guard lock(m);
-            events.push_back(ev);
-        };
-    }
-    std::vector<progress_kind> kinds()
-    {
-        std::lock_guard lock(m);
-        std::vector<progress_kind> k;
-        for (auto const& e : events) k.push_back(e.kind);
-        return k;
-    }
-    std::size_t count(progress_kind k)
-    {
-        std::lock_guard lock(m);
-        return static_cast<std::size_t>(std::count_if(events.begin(), events.end(), [k](auto const& e) { return e.kind == k; }));
-    }
-};
 
 } // namespace
 
@@ -501,6 +477,44 @@ TEST_CASE("bad content is never published: corrupt blob, wrong diff_id, oversize
     }
 }
 
+TEST_CASE("blobs only, more layers than cores: every layer is verified whether it reads ahead or not")
+{
+    // The first layers to start get a read-ahead thread while a core idles; the rest read,
+    // write and hash on their own job's thread. Both ways must check and publish alike.
+    std::vector<test_layer> layers;
+    for (unsigned i = 0; i < 2 * std::max(2u, std::thread::hardware_concurrency()) + 2; ++i)
+        layers.push_back({make_layer_tar(40 + i, 6, 150000), layer_compression::gzip});
+    auto o = opts_for();
+    o.jobs = layers.size();
+    o.body_retries = 0;
+    temp_dir root;
+    memory_transport t;
+    auto img = publish_image(t, "lib/app", "v1", layers);
+    SUBCASE("all good")
+    {
+        auto store = make_blob_store(root.path(), t);
+        auto r = store.pull(image_reference::parse("lib/app:v1"), o);
+        REQUIRE(r.layers.size() == layers.size());
+        for (std::size_t i = 0; i < layers.size(); ++i)
+            CHECK(read_file(root / "blobs" / "sha256" / std::string(img.blobs[i].encoded())) == img.blob_bytes[i]);
+    }
+    SUBCASE("the last layer corrupt")
+    {
+        auto const bad = img.blobs.back();
+        t.inject({.kind = request_kind::open_blob, .target = bad.str(), .corrupt_at = 5000});
+        auto store = make_blob_store(root.path(), t);
+        error_code ec;
+        std::string why;
+        store.pull(image_reference::parse("lib/app:v1"), o, ec, &why);
+        CHECK(ec == error::digest_mismatch);
+        CHECK(why.find(bad.str()) != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(root / "blobs" / "sha256" / std::string(bad.encoded())));
+        CHECK_FALSE(std::filesystem::exists(root / "index.json"));
+        // Layers stopped by the failure keep their .part for a resume; the bad one keeps nothing.
+        CHECK_FALSE(std::filesystem::exists(root / "tmp" / "blobs" / (bad.path_safe() + ".part")));
+    }
+}
+
 TEST_CASE("policies: never answers only from the cache, always re-resolves but downloads nothing new, force downloads again")
 {
     temp_dir root;
@@ -662,7 +676,9 @@ TEST_CASE("a stop request cancels a pull and keeps the .part for later")
     temp_dir root;
     memory_transport t;
     auto img = publish_image(t, "lib/app", "v1", {{make_layer_tar(5, 8, 300000), layer_compression::none}});
-    t.inject({.kind = request_kind::open_blob, .times = 0, .read_delay = std::chrono::milliseconds(2)});
+    // Slow enough that the pull is still downloading when the first (batched) progress
+    // event arrives, tens of ms after it was posted.
+    t.inject({.kind = request_kind::open_blob, .times = 0, .read_delay = std::chrono::milliseconds(10)});
     auto store = make_blob_store(root.path(), t);
     std::stop_source stop;
     auto o = opts_for();

@@ -4,6 +4,7 @@
 #include <ocistore/config.hpp>
 
 #include <cstddef>
+#include <span>
 #include <memory_resource>
 #include <mutex>
 #include <vector>
@@ -84,6 +85,25 @@ private:
     mutable std::mutex mutex_;
     std::vector<void*> free_;  ///< capacity >= owned_
     std::size_t owned_ = 0;    ///< blocks of block_size_ taken from upstream_
+};
+
+/// `size` bytes from a memory resource (max_align_t-aligned), given back on destruction.
+class pooled_buffer {
+public:
+    pooled_buffer(std::pmr::memory_resource& memory, std::size_t size)
+        : memory_(memory), data_(static_cast<std::byte*>(memory.allocate(size))), size_(size)
+    {
+    }
+    pooled_buffer(pooled_buffer const&) = delete;
+    pooled_buffer& operator=(pooled_buffer const&) = delete;
+    ~pooled_buffer() { memory_.deallocate(data_, size_); }
+
+    std::span<std::byte> span() const noexcept { return {data_, size_}; }
+
+private:
+    std::pmr::memory_resource& memory_;
+    std::byte* const data_;
+    std::size_t const size_;
 };
 
 } // namespace ocistore::detail
