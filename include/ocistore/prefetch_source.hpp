@@ -88,13 +88,8 @@ public:
     std::size_t read_some(std::span<std::byte> buffer, error_code& ec)
     {
         ec.clear();
-        while (current_pos_ == current_.size) {
-            if (!next_chunk()) {  // finished: end or failure, after every filled buffer
-                std::lock_guard lk(mutex_);
-                ec = failure_;
-                return 0;
-            }
-        }
+        while (current_pos_ == current_.size)
+            if (!next_chunk(ec)) return 0; // finished: end or failure, after every filled buffer
         std::size_t const n = std::min(buffer.size(), current_.size - current_pos_);
         std::memcpy(buffer.data(), current_.data + current_pos_, n);
         current_pos_ += n;
@@ -117,11 +112,7 @@ public:
                 total += rest.size();
                 current_pos_ = current_.size;
             }
-            if (!next_chunk()) {
-                std::lock_guard lk(mutex_);
-                ec = failure_;
-                return total;
-            }
+            if (!next_chunk(ec)) return total;
         }
     }
 
@@ -149,11 +140,12 @@ private:
     }
 
     /** Consumer side: hands the exhausted current_ back and makes the next filled buffer
-        current; false once the producer has finished and nothing is left. Waking a thread
+        current; false once the producer has finished and nothing is left, with `ec` set to
+        its end (clear) or failure. Waking a thread
         costs far more than a hand-off (tens of µs on a VM), so a waiting side is woken only
         once `wake_batch()` buffers are ready for it, or at the end: each side then runs
         several buffers between waits instead of one. */
-    bool next_chunk()
+    bool next_chunk(error_code& ec)
     {
         std::unique_lock lk(mutex_);
         if (current_.data) {
@@ -167,7 +159,7 @@ private:
             data_cv_.wait(lk, [&] { return filled_.size() >= wake_batch() || finished_; });
             consumer_waiting_ = false;
         }
-        if (filled_.empty()) return false;
+        if (filled_.empty()) return ec = failure_, false;
         current_ = filled_.front();
         filled_.pop_front();
         return true;

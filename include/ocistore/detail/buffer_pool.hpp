@@ -4,9 +4,9 @@
 #include <ocistore/config.hpp>
 
 #include <cstddef>
-#include <span>
 #include <memory_resource>
 #include <mutex>
+#include <span>
 #include <vector>
 
 namespace ocistore::detail {
