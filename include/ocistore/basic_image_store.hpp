@@ -8,6 +8,7 @@
 #include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/inflight.hpp>
 #include <ocistore/detail/progress_relay.hpp>
+#include <ocistore/detail/job_slots.hpp>
 #include <ocistore/detail/thread_budget.hpp>
 #include <ocistore/detail/safe_fs.hpp>
 #include <ocistore/detail/store_layout.hpp>
@@ -713,6 +714,14 @@ private:
         std::pmr::memory_resource* buffers;      ///< the pull's pool for read-ahead rings
         std::pmr::memory_resource* read_buffers; ///< the pull's pool of blob_read_size buffers
         detail::thread_budget* threads;          ///< the pull's threads against the cores
+        /// The job's slot among the pull's busy layers, released before the layer waits for
+        /// the disk (its fdatasync, fsyncs and renames); null: none to release.
+        detail::job_slots::slot* slot = nullptr;
+
+        void leave_busy() const noexcept
+        {
+            if (slot) slot->release();
+        }
     };
 
     /// Bytes per read of a blob download that runs on its job's thread alone.
@@ -757,6 +766,7 @@ private:
                 return sink.finish(ec);
         }();
         if (ec) return detail::set_why(why, "layer " + std::to_string(t.index) + ": " + (fwhy.empty() ? ec.message() : fwhy)), std::nullopt;
+        t.leave_busy(); // what remains waits for the disk
         publish(ec, why);
         if (ec) return std::nullopt;
         auto result = builder_.commit_layer(std::move(prepared), ec);
@@ -816,6 +826,7 @@ private:
             ec = make_error_code(error::digest_mismatch);
             return detail::set_why(why, "layer blob: expected " + t.blob->digest.str() + ", content hashes to " + d.str()), std::nullopt;
         }
+        t.leave_busy(); // what remains waits for the disk
         publish(ec, why);
         if (ec) return std::nullopt;
         if constexpr (detail::builds_artifacts<ArtifactBuilder>())
@@ -1174,13 +1185,24 @@ private:
         std::string first_why;
         detail::progress_relay relay;
         relay.add_listener([&job](progress_event const& ev) { job.emit(ev); });
+        // One more busy layer than cores, so that a core a layer leaves idle (waiting for the
+        // network or a hand-off) has work. A layer leaves the busy ones before it waits for
+        // its fsyncs: up to as many again then wait for the disk while others run.
+        std::size_t busy = opts.jobs ? opts.jobs : std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()) + 1, 4);
+        busy = std::clamp<std::size_t>(busy, 1, 16);
+        detail::job_slots slots(busy);
         auto worker = [&] {
             for (;;) {
+                if (next.load() >= tasks.size() || stopper.stop_requested()) return;
+                // The slot first, then the layer: layers start in manifest order.
+                auto slot = slots.acquire();
                 std::size_t const i = next.fetch_add(1);
                 if (i >= tasks.size() || stopper.stop_requested()) return;
+                layer_task task = tasks[i];
+                task.slot = &slot;
                 error_code lec;
                 std::string lwhy;
-                outcomes[i] = layer_job(tasks[i], opts, stopper.get_token(), relay, lec, &lwhy);
+                outcomes[i] = layer_job(task, opts, stopper.get_token(), relay, lec, &lwhy);
                 if (lec) {
                     std::lock_guard lock(fail_mutex);
                     if (!first_ec || (first_ec == make_error_code(error::cancelled) && lec != first_ec)) {
@@ -1192,10 +1214,7 @@ private:
                 }
             }
         };
-        // One more layer than cores: a layer waiting for its fsync leaves its core to another.
-        std::size_t jobs = opts.jobs ? opts.jobs : std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()) + 1, 4);
-        jobs = std::clamp<std::size_t>(jobs, 1, 16);
-        jobs = std::min(jobs, std::max<std::size_t>(tasks.size(), 1));
+        std::size_t const jobs = std::min(2 * busy, std::max<std::size_t>(tasks.size(), 1));
         {
             std::vector<std::jthread> threads;
             for (std::size_t k = 1; k < jobs; ++k) threads.emplace_back(worker);

@@ -86,7 +86,8 @@ struct pull_options {
     /// Ignore cached blobs and artifacts: download and verify every blob again (published
     /// artifacts are replaced only where the builder does not already hold a valid one).
     bool force = false;
-    /// Layers processed at once; 0: min(hardware threads + 1, 4). Clamped to [1, 16].
+    /// Layers downloaded and built at once; 0: min(hardware threads + 1, 4). Clamped to
+    /// [1, 16]. A layer waiting for its fsyncs and renames does not count: as many again may.
     std::size_t jobs = 0;
     /// Keep verified layer blobs in `blobs/` (so the root stays a complete OCI layout and
     /// a rebuild needs no download). Manifests and configs are always kept.

@@ -14,6 +14,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -513,6 +516,85 @@ TEST_CASE("blobs only, more layers than cores: every layer is verified whether i
         // Layers stopped by the failure keep their .part for a resume; the bad one keeps nothing.
         CHECK_FALSE(std::filesystem::exists(root / "tmp" / "blobs" / (bad.path_safe() + ".part")));
     }
+}
+
+namespace {
+
+/** A rootfs_builder that records the order in which layers begin, and holds each layer's
+    commit (the store's publication step, which waits for the disk) until the next layer has
+    begun, or 5 s have passed. */
+struct gated_builder {
+    using layer_sink = rootfs_builder::layer_sink;
+    using prepared_layer = rootfs_builder::prepared_layer;
+    using layer_result = rootfs_builder::layer_result;
+    using image_result = rootfs_builder::image_result;
+    static constexpr std::string_view kind = rootfs_builder::kind;
+
+    struct shared {
+        std::mutex m;
+        std::condition_variable cv;
+        std::size_t layers = 0;
+        std::vector<std::size_t> begun;
+        std::size_t commits = 0;
+        std::vector<bool> overlapped; ///< per commit: the next layer began while it was held
+    };
+    rootfs_builder inner;
+    std::shared_ptr<shared> st = std::make_shared<shared>();
+
+    std::string_view identity() const { return inner.identity(); }
+    layer_sink begin_layer(layer_info const& info, error_code& ec)
+    {
+        {
+            std::lock_guard lock(st->m);
+            st->begun.push_back(info.index);
+        }
+        st->cv.notify_all();
+        return inner.begin_layer(info, ec);
+    }
+    layer_result commit_layer(prepared_layer&& p, error_code& ec)
+    {
+        {
+            std::unique_lock lock(st->m);
+            std::size_t const k = st->commits++;
+            std::size_t const want = std::min(k + 2, st->layers);
+            st->overlapped.push_back(st->cv.wait_for(lock, std::chrono::seconds(5), [&] { return st->begun.size() >= want; }));
+        }
+        return inner.commit_layer(std::move(p), ec);
+    }
+    bool has_layer(digest const& d, error_code& ec) { return inner.has_layer(d, ec); }
+    std::optional<layer_result> layer(digest const& d, error_code& ec) { return inner.layer(d, ec); }
+    image_result compose(digest const& d, std::span<layer_result const> layers, error_code& ec)
+    {
+        return inner.compose(d, layers, ec);
+    }
+    std::optional<image_result> image(digest const& d, error_code& ec) { return inner.image(d, ec); }
+};
+static_assert(artifact_builder<gated_builder>);
+
+} // namespace
+
+TEST_CASE("jobs 1: layers start in manifest order, and the next starts while the previous one waits for the disk")
+{
+    temp_dir root;
+    memory_transport t;
+    std::vector<test_layer> layers;
+    for (unsigned i = 0; i < 4; ++i) layers.push_back({make_layer_tar(60 + i), layer_compression::gzip});
+    publish_image(t, "lib/app", "v1", layers);
+    gated_builder builder{rootfs_builder(root.path())};
+    builder.st->layers = layers.size();
+    auto const st = builder.st;
+    basic_image_store<memory_transport, sha256_hasher, flock_lock, gated_builder> store(
+        root.path(), std::move(t), flock_lock(root / "locks"), std::move(builder));
+    auto o = opts_for();
+    o.jobs = 1;
+    auto r = store.pull(image_reference::parse("lib/app:v1"), o);
+    CHECK(r.layers.size() == layers.size());
+    std::lock_guard lock(st->m);
+    CHECK(st->begun == std::vector<std::size_t>{0, 1, 2, 3});
+    // Each commit but the last was held until the next layer had begun: a layer publishing
+    // (fsync, rename) no longer counts against jobs.
+    REQUIRE(st->overlapped.size() == layers.size());
+    for (std::size_t k = 0; k < layers.size(); ++k) CHECK_MESSAGE(st->overlapped[k], "commit " << k);
 }
 
 TEST_CASE("policies: never answers only from the cache, always re-resolves but downloads nothing new, force downloads again")

@@ -244,7 +244,7 @@ inline std::string help_text(command_kind c = command_kind::none)
                "      --force                          download and verify every blob again\n"
                "      --verify-diff-ids                with --artifacts none, also decompress each layer and check its\n"
                "                                       diff_id (builders always do; blobs only verify digest and size)\n"
-               "      --jobs N                         layers processed at once, 1 to 16 (default: up to 4)\n"
+               "      --jobs N                         layers downloaded and built at once, 1 to 16 (default: up to 4)\n"
                "      --progress auto|plain|none       bars on a terminal (auto, default), log lines, or nothing\n"
                "      --json                           print the result as JSON on stdout\n";
     case command_kind::images:
@@ -287,7 +287,7 @@ inline std::string help_text(command_kind c = command_kind::none)
                "options:\n"
                "      --platform OS/ARCH[/VARIANT]     the platform (default: this host's, or the only one recorded)\n" +
                transport_opts +
-               "      --jobs N                         layers processed at once, 1 to 16\n"
+               "      --jobs N                         layers downloaded and built at once, 1 to 16\n"
                "      --progress auto|plain|none       progress of a download or build (default: auto)\n";
     case command_kind::verify:
         return "usage: ocistore [--root DIR] verify [--check-only] [--json] [REF]\n"

@@ -1,6 +1,7 @@
 // ocistore/main.cpp: the `ocistore` command-line tool: parses the command line, handles SIGINT/SIGTERM, runs the command.
 #include <ocistore/cli_args.hpp>
 #include <ocistore/cli_commands.hpp>
+#include <ocistore/heap_tuning.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -131,6 +132,7 @@ int run(int argc, char** argv)
 
 int main(int argc, char** argv)
 {
+    ocistore::cli::tune_heap();
     try {
         return run(argc, argv);
     } catch (std::exception const& e) {

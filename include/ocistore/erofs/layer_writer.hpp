@@ -46,7 +46,8 @@ struct layer_data_map {
     stream: no extraction, no external tool. docs/erofs.md has the layout.
 
     Regular-file data is written to `fd` as it arrives, block-aligned and uncompressed
-    (FLAT_PLAIN, never tail-inlined), in arrival order from block 1; only metadata stays in
+    (FLAT_PLAIN, never tail-inlined), in arrival order from block 1, gathered into 256 KiB
+    writes (many small files per system call); only metadata and that buffer stay in
     memory. finish() appends the inodes (compact where the metadata fits, extended
     otherwise), the shared xattrs (a name and value carried by several inodes, where sharing
     is smaller), directory and symlink blocks, then writes the superblock with its CRC32C and

@@ -7,6 +7,7 @@
 #include <ocistore/erofs/layer_writer.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <span>
 #include <string_view>
@@ -31,7 +32,10 @@ struct erofs_layer_writer::state {
     std::set<std::uint32_t> opaque; ///< directories with a `.wh..wh..opq` entry
     std::uint64_t data_block = 1;   ///< next free data block
     std::uint64_t written_back = 0; ///< bytes whose writeback was started
-    std::vector<std::byte> buffer;
+    static constexpr std::size_t stage_size = 256 * 1024; ///< a multiple of the block size
+    std::vector<std::byte> stage;   ///< data blocks not yet written, from stage_block
+    std::size_t stage_fill = 0;     ///< bytes staged: whole blocks between files
+    std::uint64_t stage_block = 1;  ///< the block of stage[0]
     std::vector<build_warning> warnings;
     error_code failed;
     std::string failed_why;
@@ -157,7 +161,10 @@ struct erofs_layer_writer::state {
         return cur;
     }
 
-    /// Streams `size` bytes of `data` to the next free blocks.
+    /** Streams `size` bytes of `data` to the next free blocks. Data is gathered in `stage`
+        (blocks [stage_block, stage_block + stage_fill / 4096), each file zero-padded to a
+        whole block) and written stage_size bytes at a time: one write for many small files,
+        instead of one or more each. */
     bool write_data(tar_entry const& e, byte_source_ref data, node& n, error_code& ec, std::string* why)
     {
         using namespace erofs;
@@ -167,27 +174,44 @@ struct erofs_layer_writer::state {
                         "entry " + detail::erofs_writer_impl::quote_name(e.path) + ": the image would exceed 2^32 blocks");
         n.size = e.size;
         n.start_block = blocks ? static_cast<std::uint32_t>(data_block) : null_addr;
-        if (buffer.empty()) buffer.resize(256 * 1024);
-        std::uint64_t done = 0, offset = data_block * block_size;
+        if (blocks == 0) return true;
+        if (stage.empty()) stage.resize(stage_size);
+        std::uint64_t done = 0;
         while (done < e.size) {
-            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), e.size - done));
-            std::size_t got = data.read_some(std::span(buffer.data(), want), ec);
-            if (ec) return fail_ec(ec, why, "entry " + detail::erofs_writer_impl::quote_name(e.path) + ": reading data: " + ec.message());
+            if (stage_fill == stage.size() && !flush_stage(ec, why)) return false;
+            std::size_t const want = static_cast<std::size_t>(std::min<std::uint64_t>(stage.size() - stage_fill, e.size - done));
+            std::size_t const got = data.read_some(std::span(stage.data() + stage_fill, want), ec);
+            if (ec)
+                return fail_ec(ec, why, "entry " + detail::erofs_writer_impl::quote_name(e.path) + ": reading data: " + ec.message());
             if (got == 0)
                 return fail(ec, why, error::truncated,
                             "entry " + detail::erofs_writer_impl::quote_name(e.path) + ": data ended after " +
                                 std::to_string(done) + " of " + std::to_string(e.size) + " bytes");
-            if (!detail::erofs_meta::pwrite_all(fd, std::span<std::byte const>(buffer.data(), got), offset + done, ec,
-                                                why))
-                return fail_ec(ec, why, why ? *why : ec.message());
+            stage_fill += got;
             done += got;
         }
+        std::size_t const pad = (block_size - stage_fill % block_size) % block_size;
+        std::memset(stage.data() + stage_fill, 0, pad); // stage.size() is a multiple of block_size
+        stage_fill += pad;
         data_block += blocks;
-        if (auto const every = options.start_writeback_every; every && offset + done - written_back >= every) {
+        return true;
+    }
+
+    /// Writes the staged blocks, then starts their writeback when start_writeback_every is due.
+    bool flush_stage(error_code& ec, std::string* why)
+    {
+        if (stage_fill == 0) return true;
+        std::uint64_t const offset = stage_block * erofs::block_size;
+        if (!detail::erofs_meta::pwrite_all(fd, std::span<std::byte const>(stage.data(), stage_fill), offset, ec, why))
+            return fail_ec(ec, why, why ? *why : ec.message());
+        stage_block += stage_fill / erofs::block_size;
+        stage_fill = 0;
+        std::uint64_t const end = stage_block * erofs::block_size;
+        if (auto const every = options.start_writeback_every; every && end - written_back >= every) {
             // Advisory: a write error resurfaces in the caller's fsync().
-            (void)::sync_file_range(fd, static_cast<off_t>(written_back), static_cast<off_t>(offset + done - written_back),
+            (void)::sync_file_range(fd, static_cast<off_t>(written_back), static_cast<off_t>(end - written_back),
                                     SYNC_FILE_RANGE_WRITE);
-            written_back = offset + done;
+            written_back = end;
         }
         return true;
     }
@@ -301,6 +325,8 @@ OCISTORE_DECL layer_data_map erofs_layer_writer::state::finish(error_code& ec, s
 {
     namespace meta = detail::erofs_meta;
     layer_data_map map;
+    if (!flush_stage(ec, why)) return layer_data_map{};
+    std::vector<std::byte>().swap(stage);
     for (std::uint32_t d : opaque) {
         auto& xs = nodes[d].xattrs;
         auto it = std::find_if(xs.begin(), xs.end(), [](auto const& x) { return x.name == "trusted.overlay.opaque"; });
