@@ -60,7 +60,7 @@ bool sanitized()
 TEST_CASE("tune_heap: large blocks come from the kept heap, which is advised as huge pages above its low part")
 {
     if (sanitized()) {
-        MESSAGE("SKIPPED: a sanitizer replaces glibc's malloc, which tune_heap() configures");
+        WARN_MESSAGE(false, "a sanitizer replaces glibc's malloc, which tune_heap() configures: skipped");
         return;
     }
     auto const start = reinterpret_cast<std::uintptr_t>(::sbrk(0));
@@ -82,7 +82,7 @@ TEST_CASE("tune_heap: large blocks come from the kept heap, which is advised as 
     CHECK(reinterpret_cast<std::uintptr_t>(::sbrk(0)) == grown);
 
     if (!std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
-        MESSAGE("SKIPPED: this kernel has no transparent huge pages; the advice is not checked");
+        WARN_MESSAGE(false, "this kernel has no transparent huge pages: the advice check is skipped");
         return;
     }
     // The heap's mappings: huge-page advice ("hg") on the upper part, none on its first 2 MiB.
