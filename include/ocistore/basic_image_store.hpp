@@ -7,8 +7,8 @@
 #include <ocistore/detail/buffer_pool.hpp>
 #include <ocistore/detail/diagnostic.hpp>
 #include <ocistore/detail/inflight.hpp>
-#include <ocistore/detail/progress_relay.hpp>
 #include <ocistore/detail/job_slots.hpp>
+#include <ocistore/detail/progress_relay.hpp>
 #include <ocistore/detail/thread_budget.hpp>
 #include <ocistore/detail/safe_fs.hpp>
 #include <ocistore/detail/store_layout.hpp>

@@ -42,18 +42,19 @@ inline void tune_heap(std::size_t reserve = std::size_t(96) << 20, std::size_t s
     ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
     ::mallopt(M_TOP_PAD, 16 << 20);
 
-    auto const start = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+    auto const brk = [] { return reinterpret_cast<std::uintptr_t>(::sbrk(0)); };
+    auto const start = brk();
     if (start == std::uintptr_t(-1)) return;
     void* blocks[16] = {};
     std::size_t n = 0;
-    while (n < std::size(blocks) && reinterpret_cast<std::uintptr_t>(::sbrk(0)) - start < reserve) {
-        auto const before = reinterpret_cast<std::uintptr_t>(::sbrk(0));
-        blocks[n] = ::malloc(block);
-        if (!blocks[n]) break;
+    std::uintptr_t end = start;
+    while (n < std::size(blocks) && end - start < reserve) {
+        if (!(blocks[n] = ::malloc(block))) break;
         ++n;
-        if (reinterpret_cast<std::uintptr_t>(::sbrk(0)) == before) break; // not from the heap (another malloc)
+        auto const now = brk();
+        if (now == end) break; // not from the heap (another malloc)
+        end = now;
     }
-    auto const end = reinterpret_cast<std::uintptr_t>(::sbrk(0));
     std::uintptr_t const from = (start + small + huge - 1) & ~(huge - 1), to = end & ~(huge - 1);
     if (to > from) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
     for (std::size_t i = 0; i < n; ++i) ::free(blocks[i]); // back to the heap's top, which is kept
